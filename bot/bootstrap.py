@@ -1,0 +1,24 @@
+"""Builds the process-wide services once at start-up, for every way the bot runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import Config, load_operator_config
+from bot.dispatch import Dispatcher
+from bot.github import GitHubClients, RetryPolicy
+from bot.ledger import Ledger
+from bot.settings import Settings
+
+
+def build_dispatcher(
+    settings: Settings,
+    config: Config | None = None,
+    retry: RetryPolicy | None = None,
+    data_dir: Path | None = None,
+) -> Dispatcher:
+    from handlers import router  # the composed handlers; imports no model library
+
+    config = config if config is not None else load_operator_config(settings.config_path)
+    ledger = Ledger.in_dir(data_dir or settings.data_dir)
+    return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry))

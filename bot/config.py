@@ -1,0 +1,272 @@
+"""Operator and repository configuration: schema, defaults, loading and merging.
+
+The operator config (``MODEL_ROUTING_CONFIG``) owns the models, keys and API bases. A repository
+config (``.github/model-routing.yml`` on the default branch) may only choose among what the
+operator listed, and set triggers, thresholds, budgets and deny paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Profile = Literal["high-reasoning", "high-throughput", "massive-context"]
+Phase = Literal["spec", "implement", "review", "ask", "debug", "security"]
+PROFILES: tuple[Profile, ...] = ("high-reasoning", "high-throughput", "massive-context")
+PHASES: tuple[Phase, ...] = ("spec", "implement", "review", "ask", "debug", "security")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(Strict):
+    """One model of a profile: a litellm model name plus optional litellm params and prices."""
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = None  # literal key, or "env:NAME" to read it from the environment
+    base_model: str | None = None  # litellm map entry for prices/window of a custom name
+    max_input_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    input_cost_per_million: float | None = Field(default=None, ge=0)
+    output_cost_per_million: float | None = Field(default=None, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    extra: dict[str, Any] = Field(default_factory=dict)  # passed to litellm as is
+
+
+class RouteWhen(Strict):
+    phase: Phase | None = None
+    labels_any: list[str] = Field(default_factory=list)
+    min_tokens: int | None = Field(default=None, ge=0)
+
+
+class RouteRule(Strict):
+    when: RouteWhen
+    profile: Profile
+
+
+class LargePR(Strict):
+    """A pull request is "large" when it reaches either threshold: about where a reviewer with a
+    200k-token window starts to drop files (see README, "Review")."""
+
+    lines: int = Field(default=1000, ge=0)
+    files: int = Field(default=30, ge=0)
+
+
+class Triggers(Strict):
+    design_labels: list[str] = Field(default_factory=lambda: ["design"])
+    approve_labels: list[str] = Field(default_factory=lambda: ["spec-approved"])
+    large_pr: LargePR = Field(default_factory=LargePR)
+    review_on: list[Literal["opened", "ready_for_review", "synchronize"]] = Field(
+        default_factory=lambda: ["opened", "ready_for_review", "synchronize"]
+    )
+
+
+class Budgets(Strict):
+    monthly_usd: float | None = Field(default=50.0, ge=0)  # per repository; None = unlimited
+    per_job_usd: float | None = Field(default=5.0, ge=0)
+
+
+class Limits(Strict):
+    output_reserve_tokens: int = Field(default=16_000, gt=0)
+    max_files_changed: int = Field(default=30, gt=0)
+    max_bytes_changed: int = Field(default=500_000, gt=0)
+    deny_paths: list[str] = Field(default_factory=list)
+    fetch_concurrency: int = Field(default=16, ge=1, le=64)
+
+
+class RepoConfig(Strict):
+    """What a repository may set in .github/model-routing.yml."""
+
+    profiles: dict[Profile, list[str]] | None = None  # model names, chosen among the operator's
+    phases: dict[Phase, Profile] | None = None
+    routes: list[RouteRule] | None = None
+    triggers: Triggers | None = None
+    budgets: Budgets | None = None
+    limits: Limits | None = None
+    instructions: dict[Phase, str] | None = None  # extra prompt text per phase
+
+
+DEFAULT_PROFILES: dict[Profile, list[ModelSpec]] = {
+    "high-reasoning": [ModelSpec(model="o3-pro"), ModelSpec(model="deepseek/deepseek-reasoner")],
+    "high-throughput": [
+        ModelSpec(model="gemini/gemini-3-flash-preview"),
+        ModelSpec(model="claude-haiku-4-5"),
+    ],
+    "massive-context": [
+        ModelSpec(model="gemini/gemini-3.1-pro-preview"),
+        ModelSpec(model="claude-sonnet-4-6"),
+    ],
+}
+
+DEFAULT_PHASES: dict[Phase, Profile] = {
+    "spec": "high-reasoning",
+    "debug": "high-reasoning",
+    "security": "high-reasoning",
+    "implement": "high-throughput",
+    "review": "massive-context",
+    "ask": "massive-context",
+}
+
+
+class Config(Strict):
+    """The operator's config; after merging, also the effective config of one repository."""
+
+    profiles: dict[Profile, list[ModelSpec]] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    phases: dict[Phase, Profile] = Field(default_factory=lambda: dict(DEFAULT_PHASES))
+    routes: list[RouteRule] = Field(default_factory=list)
+    triggers: Triggers = Field(default_factory=Triggers)
+    budgets: Budgets = Field(default_factory=Budgets)
+    limits: Limits = Field(default_factory=Limits)
+    instructions: dict[Phase, str] = Field(default_factory=dict)
+    retries: int = Field(default=1, ge=0, le=5)  # per model, before falling back
+    timeout: float = Field(default=600.0, gt=0)  # seconds per model call
+    redact: list[str] = Field(default_factory=list)  # extra secrets to redact from output
+
+    @model_validator(mode="after")
+    def _complete(self) -> Config:
+        missing = [p for p in PROFILES if not self.profiles.get(p)]
+        if missing:
+            raise ValueError(f"profiles: {', '.join(missing)} must list at least one model")
+        return self
+
+    def models(self, profile: Profile) -> list[ModelSpec]:
+        return self.profiles[profile]
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the key, value and what is allowed."""
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        value = e.get("input")
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        lines.append(f"  {key} = {shown}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def _load_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def parse_operator_config(text: str, source: str = "operator config") -> Config:
+    data = _load_yaml(text, source)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from err
+
+
+def load_operator_config(path: str | Path | None) -> Config:
+    if not path:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read operator config: {exc.strerror}") from exc
+    return parse_operator_config(text, str(p))
+
+
+FORBIDDEN_REPO_KEYS = ("api_base", "api_key", "base_model", "extra", "redact", "retries", "timeout")
+
+
+def _forbidden_keys(data: Any, path: str = "") -> list[str]:
+    """Keys a repository may never set, wherever they appear."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = f"{path}.{k}" if path else str(k)
+            if k in FORBIDDEN_REPO_KEYS:
+                found.append(here)
+            found += _forbidden_keys(v, here)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += _forbidden_keys(v, f"{path}.{i}")
+    return found
+
+
+def parse_repo_config(text: str, source: str = ".github/model-routing.yml") -> RepoConfig:
+    data = _load_yaml(text, source)
+    bad = _forbidden_keys(data)
+    if bad:
+        raise ConfigError(
+            f"{source}: invalid configuration\n"
+            + "\n".join(
+                f"  {k}: not allowed in a repository config (only the operator sets API bases, "
+                "keys, prices and model parameters)"
+                for k in bad
+            )
+        )
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from err
+
+
+def merge(operator: Config, repo: RepoConfig | None, source: str = ".github/model-routing.yml") -> Config:
+    """The effective config of a repository: its choices laid over the operator's."""
+    if repo is None:
+        return operator
+    update: dict[str, Any] = {}
+    if repo.profiles:
+        profiles = dict(operator.profiles)
+        for profile, names in repo.profiles.items():
+            listed = {m.model: m for ps in operator.profiles.values() for m in ps}
+            unknown = [n for n in names if n not in listed]
+            if unknown:
+                allowed = ", ".join(sorted(listed))
+                raise ConfigError(
+                    f"{source}: invalid configuration\n  profiles.{profile} = {unknown!r}: "
+                    f"not a model the operator configured; allowed: {allowed}"
+                )
+            if not names:
+                raise ConfigError(f"{source}: profiles.{profile} must list at least one model")
+            profiles[profile] = [listed[n] for n in names]
+        update["profiles"] = profiles
+    if repo.phases:
+        update["phases"] = {**operator.phases, **repo.phases}
+    if repo.instructions:
+        update["instructions"] = {**operator.instructions, **repo.instructions}
+    for key in ("routes", "triggers", "limits"):
+        value = getattr(repo, key)
+        if value is not None:
+            update[key] = value
+    if repo.budgets is not None:
+        update["budgets"] = _tighter_budgets(operator.budgets, repo.budgets)
+    return operator.model_copy(update=update)
+
+
+def _tighter_budgets(operator: Budgets, repo: Budgets) -> Budgets:
+    """A repository may lower its budgets, never raise them past the operator's."""
+
+    def low(a: float | None, b: float | None) -> float | None:
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return min(a, b)
+
+    return Budgets(
+        monthly_usd=low(operator.monthly_usd, repo.monthly_usd),
+        per_job_usd=low(operator.per_job_usd, repo.per_job_usd),
+    )
+
+
+def json_schema(repo: bool) -> dict[str, Any]:
+    return (RepoConfig if repo else Config).model_json_schema()

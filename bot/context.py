@@ -1,0 +1,128 @@
+"""One Context per delivery: the event, the GitHub client, the merged config, the model router,
+the logger and dry_run. Handlers receive it and nothing else; there is no global state."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+
+from bot.config import Config, ConfigError
+from bot.events import Event
+from bot.ledger import Ledger
+from bot.settings import Settings
+from bot.writes import Writes
+
+if TYPE_CHECKING:
+    from bot.models import ModelResult, ModelRouter
+
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+@dataclass
+class JobResult:
+    """What one job did, for the Action's summary and outputs and for the logs."""
+
+    phase: str
+    outcome: str  # "ok", "failed", "skipped"
+    target: str = ""
+    profile: str = ""
+    model: str = ""
+    reason: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    url: str = ""
+    detail: str = ""
+
+    def add_model(self, result: ModelResult) -> None:
+        self.profile, self.model, self.reason = result.profile, result.model, result.reason
+        self.tokens_in += result.tokens_in
+        self.tokens_out += result.tokens_out
+        self.cost_usd += result.cost_usd
+
+
+@dataclass
+class Context:
+    event: Event
+    gh: GitHub[Any]
+    writes: Writes
+    config: Config
+    settings: Settings
+    ledger: Ledger
+    log: logging.LoggerAdapter[logging.Logger]
+    dry_run: bool = False
+    config_error: str | None = None  # the repository's config was invalid: say so, use the operator's
+    results: list[JobResult] = field(default_factory=list)
+    _models: dict[str, ModelRouter] = field(default_factory=dict)
+    _permissions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def repo(self) -> str:
+        if not self.event.repo:
+            raise ValueError(f"event {self.event.key} names no repository")
+        return self.event.repo
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+    def job_id(self, phase: str, target: str) -> str:
+        return f"{self.event.delivery_id or 'local'}:{phase}:{target}"
+
+    def models(self, job: str, phase: str) -> ModelRouter:
+        """The model router for one job; refuses when the repository's config is invalid."""
+        if self.config_error:
+            raise ConfigError(self.config_error)
+        if job not in self._models:
+            from bot.models import ModelRouter
+
+            self._models[job] = ModelRouter(self.config, self.ledger, repo=self.repo, job=job, phase=phase)
+        return self._models[job]
+
+    async def permission(self, login: str) -> str:
+        """The user's permission on this repository (cached for the job): admin, maintain,
+        write, triage, read or none."""
+        if login not in self._permissions:
+            try:
+                resp = await self.gh.arequest(
+                    "GET", f"/repos/{self.repo}/collaborators/{login}/permission"
+                )
+                data = resp.json()
+                role = data.get("role_name") or data.get("permission") or "none"
+            except RequestFailed as exc:
+                if exc.response.status_code != 404:
+                    raise
+                role = "none"
+            self._permissions[login] = role
+        return self._permissions[login]
+
+    async def can_write(self, login: str | None) -> bool:
+        return bool(login) and await self.permission(str(login)) in WRITE_PERMISSIONS
+
+    @asynccontextmanager
+    async def job(self, phase: str, target: str) -> AsyncIterator[JobResult]:
+        """Record a job in the ledger; its outcome is 'failed' if the body raises."""
+        job_id = self.job_id(phase, target)
+        result = JobResult(phase=phase, outcome="ok", target=target)
+        self.results.append(result)
+        self.ledger.start_job(job_id, self.repo, phase, target)
+        started = time.monotonic()
+        try:
+            yield result
+        except BaseException as exc:
+            result.outcome = "failed"
+            result.detail = result.detail or f"{type(exc).__name__}: {exc}"
+            self.ledger.finish_job(job_id, "failed", result.detail, time.monotonic() - started)
+            raise
+        self.ledger.finish_job(job_id, result.outcome, result.detail or None, time.monotonic() - started)

@@ -1,0 +1,145 @@
+"""GitHub clients: App installation auth or a plain token, one base URL, retries that GitHub asks for.
+
+githubkit caches installation tokens in its cache strategy until they expire; one
+``GitHubClients`` per process (server lifespan, one Action run) owns that cache, so tokens are
+reused across jobs and never shared between unrelated clients (tests run several fakes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.cache import MemCacheStrategy
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
+from githubkit.typing import RetryOption
+
+from bot.settings import Settings
+
+USER_AGENT = "model-routing-bot"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to retry a GitHub request, and how long to wait.
+
+    githubkit only recognises a secondary rate limit by its headers; GitHub also answers a bare
+    403 whose body alone says "secondary rate limit", and asks clients to wait at least a minute.
+    """
+
+    max_rate_limit_retries: int = 3
+    max_server_retries: int = 3
+    secondary_wait: float = 60.0
+    max_wait: float = 900.0  # never sleep longer than this on one retry
+    server_backoff: float = 1.0
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if isinstance(exc, RateLimitExceeded):
+            if retry_count < self.max_rate_limit_retries:
+                wait = exc.retry_after.total_seconds() or self.secondary_wait
+                return RetryOption(True, timedelta(seconds=min(wait, self.max_wait)))
+            return RetryOption(False)
+        if not isinstance(exc, RequestFailed):
+            return RetryOption(False)
+        status = exc.response.status_code
+        if status == 403 and retry_count < self.max_rate_limit_retries and _says_secondary(exc):
+            return RetryOption(True, timedelta(seconds=min(self.secondary_wait, self.max_wait)))
+        if status >= 500 and retry_count < self.max_server_retries:
+            return RetryOption(True, timedelta(seconds=self.server_backoff * (retry_count + 1) ** 2))
+        return RetryOption(False)
+
+
+def _says_secondary(exc: RequestFailed) -> bool:
+    try:
+        body = exc.response.json()
+    except Exception:  # noqa: BLE001 - a non-JSON 403 is not a rate limit
+        return False
+    return isinstance(body, dict) and "secondary rate limit" in str(body.get("message", "")).lower()
+
+
+class AuthError(RuntimeError):
+    pass
+
+
+class GitHubClients:
+    """Makes the GitHub client for one delivery: an installation client (App) or a token client."""
+
+    def __init__(self, settings: Settings, retry: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self._cache = MemCacheStrategy()
+        self._app: GitHub[Any] | None = None
+        self._installations: dict[int, GitHub[Any]] = {}
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.api_url + "/",
+            "user_agent": USER_AGENT,
+            "cache_strategy": self._cache,
+            "http_cache": False,  # the bot reads what it just wrote; never serve a stale copy
+            "auto_retry": self.retry,
+            "timeout": 30.0,
+        }
+
+    def app(self) -> GitHub[Any]:
+        if self._app is None:
+            if not self.settings.app_auth:
+                raise AuthError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY are needed for App auth")
+            strategy = AppAuthStrategy(str(self.settings.app_id), str(self.settings.private_key))
+            self._app = GitHub(strategy, **self._options())
+        return self._app
+
+    def installation(self, installation_id: int) -> GitHub[Any]:
+        client = self._installations.get(installation_id)
+        if client is None:
+            app = self.app()
+            client = app.with_auth(app.auth.as_installation(installation_id))  # type: ignore[attr-defined]
+            self._installations[installation_id] = client
+        return client
+
+    def token(self, token: str | None = None) -> GitHub[Any]:
+        token = token or self.settings.github_token
+        if not token:
+            raise AuthError("GITHUB_TOKEN is not set")
+        return GitHub(TokenAuthStrategy(token), **self._options())
+
+    def for_event(self, installation_id: int | None) -> GitHub[Any]:
+        """App auth when configured and the event names an installation, else the token."""
+        if self.settings.app_auth:
+            if installation_id is None:
+                raise AuthError("the event names no installation; cannot authenticate as the App")
+            return self.installation(installation_id)
+        return self.token()
+
+
+async def get_json(gh: GitHub[Any], path: str, params: dict[str, Any] | None = None) -> Any:
+    resp = await gh.arequest("GET", path, params=params)
+    return resp.json()
+
+
+async def paginate(
+    gh: GitHub[Any], path: str, params: dict[str, Any] | None = None, limit: int | None = None
+) -> list[Any]:
+    """Every item of a paginated list, following GitHub's ``Link: rel="next"`` header."""
+    items: list[Any] = []
+    url: str | None = path
+    query: dict[str, Any] | None = {"per_page": 100, **(params or {})}
+    while url:
+        resp = await gh.arequest("GET", url, params=query)
+        page = resp.json()
+        items.extend(page if isinstance(page, list) else [])
+        if limit is not None and len(items) >= limit:
+            return items[:limit]
+        url = _next_link(resp.headers.get("link", ""))
+        query = None  # the next link carries its own query
+    return items
+
+
+def _next_link(header: str) -> str | None:
+    for part in header.split(","):
+        section = part.split(";")
+        if len(section) >= 2 and any(s.strip() == 'rel="next"' for s in section[1:]):
+            return section[0].strip().strip("<>")
+    return None

@@ -1,0 +1,29 @@
+"""The text the bot posts and the prompts it sends live in templates/, rendered with jinja2.
+
+StrictUndefined: a template that names a missing variable fails loudly instead of posting a gap.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("model_routing_templates", ""),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Markdown and prompts, not HTML
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def render(template: str, **values: Any) -> str:
+    """Render templates/<name>, e.g. ``render("comments/help.md.j2", commands=...)``."""
+    return environment().get_template(template).render(**values)

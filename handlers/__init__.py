@@ -1,6 +1,17 @@
 """Composes the handler modules: each has its own router (and slash commands); this is the one
-place they meet."""
+place they meet. Importing this must stay cheap (no model library): the Action decides from
+``router`` alone whether it has anything to do."""
 
+from bot.commands import CommandTable, comment_router
 from bot.routing import Router
+from handlers import commands as basic
 
-router = Router()
+# one command table for the App and the Action; phase modules add theirs here
+commands = CommandTable(
+    basic.commands,
+)
+
+# every handler router; the comment router runs the commands above
+router = Router(
+    comment_router(commands),
+)

@@ -1,0 +1,291 @@
+"""The delivery store: the durable record of every webhook delivery, and the source of truth for
+which jobs are owed.
+
+The queue (huey) only carries delivery ids; the payload lives here, so a job whose queue entry
+was lost (a worker killed after dequeueing it, a crash between commit and enqueue) can always be
+found again and re-enqueued. Two backends share one interface: SQLite in the data directory
+(default, one machine) and Redis (``deliveries_redis.py``, when workers run on several machines).
+
+Life of a delivery::
+
+    pending --claim--> running --finish--> done | failed
+       ^                  |  \\--release (transient error, retry later)--> pending
+       |                  \\--lease expired (worker died) --claim again--> running
+    failed/skipped --redelivered--> pending         skipped: no handler, never enqueued
+
+``recheck_at`` is when the reaper looks at a record again: for a pending one, ``grace`` after it
+was enqueued (its queue entry may be lost); for a running one, when its lease runs out (its
+worker may be dead). A claim is a compare-and-set, so a re-enqueued duplicate is a no-op.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
+STATUSES = (PENDING, RUNNING, DONE, FAILED, SKIPPED)
+RETENTION_S = 30 * 86400  # GitHub redelivers for 3 days; keep finished records well past that
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """What the edge records before it answers 202."""
+
+    id: str
+    event: str
+    action: str | None
+    repo: str | None
+    payload: bytes  # the JSON body as GitHub sent it (empty for skipped deliveries)
+    status: str = PENDING  # PENDING (to run) or SKIPPED (no handler)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event: str
+    action: str | None
+    repo: str | None
+    payload: bytes
+    status: str
+    attempts: int
+    received_at: float
+    claim: str | None = None
+    lease_until: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+
+def new_claim_token() -> str:
+    return uuid.uuid4().hex
+
+
+class DeliveryStore(ABC):
+    """One small interface over SQLite and Redis. Every method is blocking: call it from a thread."""
+
+    backend: str
+    grace_s: float  # how long a pending record may sit before the reaper re-enqueues it
+
+    @abstractmethod
+    def record_many(self, records: Sequence[NewDelivery]) -> list[bool]:
+        """Store records in one transaction (or round trip). For each: True when it is owed a
+        run (new, or a redelivery of a failed/skipped one), False for a duplicate."""
+
+    @abstractmethod
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    @abstractmethod
+    def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
+        """pending -> running (or take over a running one whose lease expired). None when
+        someone else holds it or it is finished."""
+
+    @abstractmethod
+    def heartbeat(self, delivery_id: str, token: str, lease_s: float) -> bool:
+        """Extend the lease; False when the claim was lost (taken over after expiry)."""
+
+    @abstractmethod
+    def finish(self, delivery_id: str, token: str, status: str, error: str | None = None) -> bool:
+        """running -> done/failed, only for the holder of the claim."""
+
+    @abstractmethod
+    def release(self, delivery_id: str, token: str, error: str, recheck_in: float) -> bool:
+        """running -> pending (a retry is scheduled, or the worker is shutting down)."""
+
+    @abstractmethod
+    def stale(self, limit: int = 500) -> list[str]:
+        """Ids whose recheck time has passed; each is pushed ``grace`` into the future, so
+        concurrent reapers do not re-enqueue the same record over and over."""
+
+    @abstractmethod
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(event, status) -> number of stored records."""
+
+    @abstractmethod
+    def ping(self) -> bool: ...
+
+    def prune(self) -> int:
+        """Forget finished records older than the retention; returns how many."""
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,          -- X-GitHub-Delivery: the unique constraint makes dedupe atomic
+    event TEXT NOT NULL,
+    action TEXT,
+    repo TEXT,
+    payload BLOB NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL,
+    recheck_at REAL,
+    claim TEXT,
+    lease_until REAL,
+    finished_at REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_recheck ON deliveries (recheck_at)
+    WHERE status IN ('pending', 'running');
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at)
+    WHERE finished_at IS NOT NULL;
+"""
+
+# A redelivery of a failed delivery (or of one skipped before a handler existed) runs again;
+# of a pending, running or done one it changes nothing. RETURNING yields a row only when the
+# insert or the update happened, which is exactly "owed a run".
+UPSERT = """
+INSERT INTO deliveries (id, event, action, repo, payload, status, received_at, recheck_at, finished_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    status = excluded.status, payload = excluded.payload, received_at = excluded.received_at,
+    recheck_at = excluded.recheck_at, finished_at = excluded.finished_at, attempts = 0,
+    claim = NULL, lease_until = NULL, error = NULL
+WHERE deliveries.status = 'failed' OR (deliveries.status = 'skipped' AND excluded.status = 'pending')
+RETURNING status
+"""
+
+
+class SqliteDeliveryStore(DeliveryStore):
+    backend = "sqlite"
+
+    def __init__(self, path: Path | str, grace_s: float = 600.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.grace_s = grace_s
+        # Two connections: the group-commit writer's (only ever used by its single thread) and
+        # one for claims, heartbeats and reads, so job bookkeeping never queues behind a batch.
+        self._writer = self._connect()
+        self._lock = threading.Lock()
+        self._db = self._connect()
+        self._db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a 202 promises the delivery survives a power cut, not just a crash. Group commit
+        # makes that one fsync per batch rather than per request.
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def record_many(self, records: Sequence[NewDelivery]) -> list[bool]:
+        now = time.time()
+        owed: list[bool] = []
+        db = self._writer
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for rec in records:
+                pending = rec.status == PENDING
+                recheck, finished = (now + self.grace_s, None) if pending else (None, now)
+                row = db.execute(
+                    UPSERT,
+                    (rec.id, rec.event, rec.action, rec.repo, rec.payload, rec.status, now, recheck, finished),
+                ).fetchone()
+                owed.append(row is not None and rec.status == PENDING)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return owed
+
+    def _run(self, sql: str, args: tuple[object, ...] = ()) -> tuple[list[tuple[object, ...]], int]:
+        """Rows and rowcount, both read under the lock (RETURNING rows arrive as they are fetched)."""
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            rows = cur.fetchall()
+            return rows, cur.rowcount
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        rows, _ = self._run(
+            "SELECT id, event, action, repo, payload, status, attempts, received_at, claim,"
+            " lease_until, finished_at, error FROM deliveries WHERE id = ?",
+            (delivery_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return Delivery(*row[:4], bytes(row[4]), *row[5:])  # type: ignore[arg-type]
+
+    def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
+        now = time.time()
+        _, changed = self._run(
+            "UPDATE deliveries SET status = 'running', claim = ?, lease_until = ?, recheck_at = ?,"
+            " attempts = attempts + 1 WHERE id = ? AND (status = 'pending'"
+            " OR (status = 'running' AND lease_until < ?))",
+            (token, now + lease_s, now + lease_s, delivery_id, now),
+        )
+        return self.get(delivery_id) if changed == 1 else None
+
+    def heartbeat(self, delivery_id: str, token: str, lease_s: float) -> bool:
+        until = time.time() + lease_s
+        _, changed = self._run(
+            "UPDATE deliveries SET lease_until = ?, recheck_at = ? WHERE id = ? AND claim = ?"
+            " AND status = 'running'",
+            (until, until, delivery_id, token),
+        )
+        return changed == 1
+
+    def finish(self, delivery_id: str, token: str, status: str, error: str | None = None) -> bool:
+        _, changed = self._run(
+            "UPDATE deliveries SET status = ?, error = ?, finished_at = ?, claim = NULL,"
+            " lease_until = NULL, recheck_at = NULL WHERE id = ? AND claim = ? AND status = 'running'",
+            (status, error, time.time(), delivery_id, token),
+        )
+        return changed == 1
+
+    def release(self, delivery_id: str, token: str, error: str, recheck_in: float) -> bool:
+        _, changed = self._run(
+            "UPDATE deliveries SET status = 'pending', error = ?, claim = NULL, lease_until = NULL,"
+            " recheck_at = ? WHERE id = ? AND claim = ? AND status = 'running'",
+            (error, time.time() + recheck_in, delivery_id, token),
+        )
+        return changed == 1
+
+    def stale(self, limit: int = 500) -> list[str]:
+        now = time.time()
+        rows, _ = self._run(
+            "UPDATE deliveries SET recheck_at = ? WHERE id IN (SELECT id FROM deliveries"
+            " WHERE status IN ('pending', 'running') AND recheck_at < ? ORDER BY recheck_at LIMIT ?)"
+            " RETURNING id",
+            (now + self.grace_s, now, limit),
+        )
+        return [str(row[0]) for row in rows]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        rows, _ = self._run("SELECT event, status, COUNT(*) FROM deliveries GROUP BY event, status")
+        return {(str(event), str(status)): int(n) for event, status, n in rows}  # type: ignore[call-overload]
+
+    def ping(self) -> bool:
+        try:
+            return self._run("SELECT 1")[0] == [(1,)]
+        except sqlite3.Error:
+            return False
+
+    def prune(self) -> int:
+        _, changed = self._run(
+            "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?",
+            (time.time() - RETENTION_S,),
+        )
+        return changed
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            self._writer.close()
+
+
+def open_store(data_dir: Path, redis_url: str | None, grace_s: float = 600.0) -> DeliveryStore:
+    """SQLite in the data directory, or Redis when workers may run on other machines."""
+    if redis_url:
+        from bot.deliveries_redis import RedisDeliveryStore
+
+        return RedisDeliveryStore(redis_url, grace_s=grace_s)
+    return SqliteDeliveryStore(Path(data_dir) / "deliveries.sqlite3", grace_s=grace_s)

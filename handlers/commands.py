@@ -1,0 +1,61 @@
+"""The commands every installation has: /help, /route and /cost. None of them calls a model.
+
+Unknown commands get /help's reply from ``bot.commands.comment_router`` itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from bot.commands import Command, CommandTable, reply, reply_help
+from bot.ledger import month_start
+from bot.templates import render
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+commands = CommandTable()
+
+
+@commands.register("help", "list the commands", usage="/help")
+async def help_command(ctx: Context, cmd: Command) -> None:
+    await reply_help(ctx, cmd.table if cmd.table is not None else commands)
+
+
+@commands.register(
+    "route",
+    "which profile and model each phase would use here now, and why (calls no model)",
+    usage="/route",
+)
+async def route_command(ctx: Context, cmd: Command) -> None:
+    # bot.explain needs litellm's model map (windows and prices); imported only when asked
+    from bot.explain import render_route_comment
+
+    labels = [str(label.get("name")) for label in (ctx.event.payload.get("issue") or {}).get("labels") or []]
+    async with ctx.job("route", f"#{ctx.event.issue_number}") as result:
+        body = render_route_comment(ctx.config, labels=labels, config_error=ctx.config_error)
+        written = await reply(ctx, "route", body)
+        result.url = str(written.get("html_url") or "")
+
+
+@commands.register("cost", "model spend for this repository this month, by phase and model", usage="/cost")
+async def cost_command(ctx: Context, cmd: Command) -> None:
+    since = month_start()
+    rows = ctx.ledger.cost_by_phase_model(ctx.repo, since=since)
+    budgets = ctx.config.budgets
+    body = render(
+        "comments/cost.md.j2",
+        repo=ctx.repo,
+        month=datetime.fromtimestamp(since, tz=timezone.utc).strftime("%B %Y"),
+        rows=rows,
+        calls=sum(int(r["calls"] or 0) for r in rows),
+        tokens_in=sum(int(r["tokens_in"] or 0) for r in rows),
+        tokens_out=sum(int(r["tokens_out"] or 0) for r in rows),
+        total=sum(float(r["cost_usd"] or 0) for r in rows),
+        monthly_usd=budgets.monthly_usd,
+        per_job_usd=budgets.per_job_usd,
+    )
+    async with ctx.job("cost", f"#{ctx.event.issue_number}") as result:
+        written = await reply(ctx, "cost", body)
+        result.url = str(written.get("html_url") or "")

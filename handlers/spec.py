@@ -1,0 +1,230 @@
+"""Phase 1: a design issue gets a spec from a high-reasoning model.
+
+Triggers: ``issues.labeled`` with a design label (``triggers.design_labels``), or ``/spec`` on an
+issue, by a user who can write. The spec is one comment per issue, found by its marker and edited
+on every re-run with the next revision number. A failure (every model down, budget spent, invalid
+repository config, output that could not be repaired) is reported in that same comment, above
+the previous revision if there is one, so nothing is lost and a later success replaces it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from bot.commands import Command, CommandTable
+from bot.comments import footer, is_bot_author, marker
+from bot.config import ConfigError
+from bot.repo_context import IssueContext, issue_context
+from bot.routing import Router
+from bot.safety import neutralise, redact, secret_values
+from bot.specdoc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
+from bot.templates import render
+
+if TYPE_CHECKING:
+    from bot.context import Context, JobResult
+    from bot.models import ModelResult
+
+router = Router()
+commands = CommandTable()
+
+PHASE = "spec"
+DETAIL_CHARS = 2_000
+NOTICE_START = "<!-- model-routing:spec-failed issue={n} -->"
+NOTICE_END = "<!-- model-routing:spec-failed-end -->"
+NOTICE_RE = re.compile(r"<!-- model-routing:spec-failed issue=\d+ -->.*?<!-- model-routing:spec-failed-end -->\n*", re.DOTALL)
+VISIBLE_REVISION_RE = re.compile(r"\*\*Revision (\d+)\*\*")
+
+
+@router.register("issues", action="labeled")
+async def on_design_label(ctx: Context) -> None:
+    label = str((ctx.event.payload.get("label") or {}).get("name") or "")
+    wanted = {name.casefold() for name in ctx.config.triggers.design_labels}
+    if label.casefold() not in wanted:
+        return  # another label: another handler's business, or nobody's
+    number = ctx.event.issue_number
+    if number is None or ctx.event.is_pull_request:
+        ctx.log.info("spec: label %r on pull request #%s ignored; specs are for issues", label, number)
+        return
+    if not await ctx.can_write(ctx.event.sender):
+        ctx.log.info("spec: label %r on #%s by %s ignored: no write permission", label, number, ctx.event.sender)
+        return
+    await write_spec(ctx, number, trigger=f"label `{label}`")
+
+
+@commands.register("spec", help="write (or revise) the design spec for this issue", on=("issue",))
+async def spec_command(ctx: Context, cmd: Command) -> None:
+    number = ctx.event.issue_number
+    if number is None or ctx.event.is_pull_request:
+        ctx.log.info("spec: /spec on pull request #%s ignored; specs are for issues", number)
+        return
+    if not await ctx.can_write(ctx.event.sender):  # the command table checks too; cached, so free
+        ctx.log.info("spec: /spec on #%s by %s ignored: no write permission", number, ctx.event.sender)
+        return
+    await write_spec(ctx, number, trigger="`/spec`")
+
+
+async def write_spec(ctx: Context, number: int, trigger: str) -> None:
+    """Read the context, ask the model, and post or edit the one spec comment."""
+    from bot.models import ModelError  # imports no model library; only a call does
+
+    mark = marker(PHASE, issue=number)
+    async with ctx.job(PHASE, f"#{number}") as result:
+        context = await issue_context(ctx, number)
+        existing = _own_comment(ctx, context.issue.raw_comments, mark)
+        previous = _previous_spec(ctx, existing)
+        try:
+            model = await _ask_model(ctx, context, previous, result)
+        except (ModelError, ConfigError) as exc:
+            await _report_failure(ctx, number, mark, existing, previous, exc, result)
+            return
+        revision = (previous.revision if previous else _visible_revision(existing)) + 1
+        body = _spec_body(ctx, number, mark, revision, model, trigger)
+        written = await _upsert(ctx, number, existing, body)
+        result.url = str(written.get("html_url") or "")
+        result.detail = f"revision {revision}"
+        ctx.log.info("spec: revision %d for #%s by %s", revision, number, model.model)
+
+
+async def _ask_model(ctx: Context, context: IssueContext, previous: EmbeddedSpec | None, result: JobResult) -> ModelResult:
+    messages = [
+        {"role": "system", "content": render("prompts/spec_system.md.j2", repo=context.repo)},
+        {
+            "role": "user",
+            "content": render(
+                "prompts/spec_user.md.j2",
+                repo=context.repo,
+                issue=context.issue,
+                previous=previous,
+                instructions=ctx.config.instructions.get(PHASE, ""),
+            ),
+        },
+    ]
+    router = ctx.models(ctx.job_id(PHASE, f"#{context.issue.number}"), PHASE)
+    model = await router.complete(PHASE, messages, labels=context.issue.labels, response_model=SpecData)
+    result.add_model(model)
+    if not isinstance(model.data, SpecData):  # the router validates; this guards its contract
+        raise ConfigError(f"the model router returned {type(model.data).__name__}, not SpecData")
+    return model
+
+
+def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: ModelResult, trigger: str) -> str:
+    secrets = secret_values(ctx.config)
+    spec = _redacted(model.data, secrets)
+    sections = neutralise(render("comments/spec_sections.md.j2", spec=_displayable(spec)), secrets).strip()
+    embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections), key=ctx.settings.webhook_secret)
+    body = render(
+        "comments/spec.md.j2",
+        mark=mark,
+        issue=number,
+        title=spec.title.replace("\n", " ").strip(),
+        revision=revision,
+        requested_by=ctx.event.sender or "unknown",
+        trigger=trigger,
+        sections=sections,
+        approve_label=(ctx.config.triggers.approve_labels or ["spec-approved"])[0],
+        embedded=embedded,
+        footer=footer([model]),
+    )
+    return neutralise(body, secrets)
+
+
+def _redacted(spec: SpecData, secrets: list[str]) -> SpecData:
+    """The structured spec with secrets removed from every text; hidden in base64 is not hidden."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value, secrets)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return SpecData.model_validate(walk(spec.model_dump()))
+
+
+def _displayable(spec: SpecData) -> SpecData:
+    """Paths are shown in code spans; a backtick or newline in one would end the span early."""
+    files = [f.model_copy(update={"path": re.sub(r"[`\n]", "_", f.path)}) for f in spec.files_to_change]
+    return spec.model_copy(update={"files_to_change": files})
+
+
+def _own_comment(ctx: Context, comments: list[dict[str, Any]], mark: str) -> dict[str, Any] | None:
+    """The bot's spec comment among those already read (no second listing of the comments)."""
+    for comment in comments:
+        if mark in (comment.get("body") or "") and is_bot_author(ctx, comment):
+            return comment
+    return None
+
+
+def _previous_spec(ctx: Context, existing: dict[str, Any] | None) -> EmbeddedSpec | None:
+    if not existing:
+        return None
+    try:
+        return extract(existing.get("body") or "", ctx.settings.webhook_secret)
+    except SpecTampered as exc:
+        ctx.log.warning("spec: the previous spec comment cannot be used: %s", exc)
+        return None
+
+
+def _visible_revision(existing: dict[str, Any] | None) -> int:
+    """The revision shown in a comment whose machine-readable part is unusable (0: none)."""
+    found = VISIBLE_REVISION_RE.search((existing or {}).get("body") or "")
+    return int(found.group(1)) if found else 0
+
+
+async def _upsert(ctx: Context, number: int, existing: dict[str, Any] | None, body: str) -> dict[str, Any]:
+    if existing:
+        if existing.get("body") == body:
+            return existing
+        return await ctx.writes.request("PATCH", f"/repos/{ctx.repo}/issues/comments/{existing['id']}", {"body": body})
+    return await ctx.writes.request("POST", f"/repos/{ctx.repo}/issues/{number}/comments", {"body": body})
+
+
+def _explain(exc: Exception, profile: str) -> tuple[str, str]:
+    """What happened, and what to do before retrying, in words for the issue's readers."""
+    kind = type(exc).__name__
+    if kind == "AllModelsFailed":
+        return (f"Every model of the `{profile}` profile failed to answer.",
+                "The providers may be down or rate-limited; wait a few minutes.")
+    if kind == "BudgetExceeded":
+        return ("The model budget for this repository is spent, so no model was called.",
+                "Ask the operator to raise `budgets` in the bot's configuration, or wait for the next month.")
+    if isinstance(exc, ConfigError):
+        return ("The repository's configuration (`.github/model-routing.yml`) is invalid, so no model was called.",
+                "Fix the configuration on the default branch (the details say what is wrong).")
+    return ("The model's answer did not fit the spec format, even after one repair request.",
+            "This is usually a passing problem with the model.")
+
+
+async def _report_failure(
+    ctx: Context,
+    number: int,
+    mark: str,
+    existing: dict[str, Any] | None,
+    previous: EmbeddedSpec | None,
+    exc: Exception,
+    result: JobResult,
+) -> None:
+    """One comment (the spec's own) says what happened; an earlier revision stays below it."""
+    profile = ctx.config.phases.get(PHASE, "high-reasoning")
+    what, fix = _explain(exc, profile)
+    detail = str(exc).replace("```", "'''")[:DETAIL_CHARS]
+    notice = render(
+        "comments/spec_failed.md.j2",
+        notice_start=NOTICE_START.format(n=number),
+        notice_end=NOTICE_END,
+        issue=number,
+        what=what,
+        detail=detail,
+        fix=fix,
+        previous_revision=previous.revision if previous else _visible_revision(existing),
+    ).strip()
+    kept = NOTICE_RE.sub("", (existing or {}).get("body") or "").replace(mark, "", 1).strip()
+    body = neutralise(f"{mark}\n{notice}\n\n---\n\n{kept}" if kept else f"{mark}\n{notice}\n", secret_values(ctx.config))
+    written = await _upsert(ctx, number, existing, body)
+    result.outcome = "failed"
+    result.detail = f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
+    result.url = str(written.get("html_url") or "")
+    ctx.log.warning("spec: #%s failed: %s", number, result.detail)

@@ -1,0 +1,260 @@
+"""The fake GitHub's HTTP edge: one starlette app on uvicorn in a background thread.
+
+Every request goes through the same pipeline: record it; check it against GitHub's OpenAPI
+description (422 and a recorded violation when it does not fit); injected faults; auth
+(JWT for App routes, tokens elsewhere); the route handler under the state lock; the response
+checked against the description; then the configured latency, slept with asyncio so slow
+responses do not serialise concurrent clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+
+from tests.fakes import github_routes_issues, github_routes_pulls, github_routes_repo
+from tests.fakes.github_auth import AppIdentity, token_owner
+from tests.fakes.github_http import Call, HttpError, Reply, Routes
+from tests.fakes.github_shapes import error, validation_failed
+from tests.fakes.github_state import State, Token
+from tests.fakes.openapi import OpenAPI
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    status: int = 0
+    operation: str | None = None
+
+
+@dataclass
+class Violation:
+    kind: str  # "request" | "response"
+    method: str
+    path: str
+    operation: str | None
+    problems: list[str]
+
+    def __str__(self) -> str:
+        head = f"{self.kind} {self.method} {self.path} ({self.operation or 'no operation'})"
+        return head + "".join(f"\n    - {p}" for p in self.problems)
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    body: Any
+    headers: dict[str, str]
+    remaining: int
+
+
+@dataclass
+class ConformanceStats:
+    """Session-wide tallies for the terminal summary; never reset between tests."""
+
+    requests: Counter[str] = field(default_factory=Counter)  # operationId -> checked
+    responses: Counter[str] = field(default_factory=Counter)  # "operationId status" -> checked
+    request_violations: int = 0
+    response_violations: int = 0
+    unimplemented: Counter[str] = field(default_factory=Counter)
+
+
+class Backend:
+    def __init__(self, openapi: OpenAPI | None, validate_responses: bool = True) -> None:
+        self.state = State()
+        self.app = AppIdentity()
+        self.openapi = openapi
+        self.validate_responses = validate_responses
+        self.stats = ConformanceStats()
+        self.routes = Routes()
+        for module in (github_routes_repo, github_routes_issues, github_routes_pulls):
+            module.register(self.routes)
+        self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}
+        self.latency = 0.0
+        self.tree_limit = 100_000  # entries before a recursive tree says truncated
+        self.reset()
+
+    def reset(self) -> None:
+        with self.state.lock:
+            self.state.reset()
+            self.requests: list[RecordedRequest] = []
+            self.violations: list[Violation] = []
+            self.faults: list[Fault] = []
+            self.rate_remaining = 5000
+            self.latency = 0.0
+            for value, login in self.static_tokens.items():
+                self.state.tokens[value] = Token(value, login)
+
+    # -- the pipeline ----------------------------------------------------------------------
+    async def handle(self, request: Request) -> Response:
+        raw = await request.body()
+        path = request.url.path
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = dict(request.query_params)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            return self._send(Reply(400, error("Problems parsing JSON", 400)))
+        record = RecordedRequest(request.method, path, query, body, headers)
+        base_url = f"{request.url.scheme}://{request.url.netloc}"
+        call = Call(request.method, path, query, body, headers, base_url)
+        with self.state.lock:
+            self.requests.append(record)
+            reply, checked = self._process(call, record, raw != b"")
+        record.status = reply.status
+        if checked and record.operation and self.openapi and self.validate_responses:
+            self._check_response(call, record.operation, reply)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return self._send(reply)
+
+    def _process(self, call: Call, record: RecordedRequest, has_body: bool) -> tuple[Reply, bool]:
+        """The reply, and whether it came from a handler (so its shape is worth checking)."""
+        if self.openapi is not None:
+            op, problems = self.openapi.check_request(call.method, call.path, call.query,
+                                                      call.body, has_body)
+            record.operation = op.operation_id if op else None
+            if op:
+                self.stats.requests[op.operation_id] += 1
+            if problems:
+                self.stats.request_violations += 1
+                self.violations.append(Violation("request", call.method, call.path,
+                                                 record.operation, problems))
+                errors = [{"resource": "Request", "code": "invalid", "message": p}
+                          for p in problems]
+                return Reply(422, validation_failed(errors, "Request does not conform to "
+                                                    "GitHub's OpenAPI description")), False
+        fault = self._take_fault(call)
+        if fault is not None:
+            return fault, False
+        found = self.routes.match(call.method, call.path)
+        if found is None:
+            if record.operation:
+                self.stats.unimplemented[record.operation] += 1
+            return Reply(404, error("Not Found", 404)), False
+        route, call.params = found
+        denied = self._authenticate(call, route.auth)
+        if denied is not None:
+            return denied, False
+        self.rate_remaining = max(0, self.rate_remaining - 1)
+        try:
+            return route.handler(self, call), True
+        except HttpError as exc:
+            return exc.reply, True
+
+    def _take_fault(self, call: Call) -> Reply | None:
+        for fault in self.faults:
+            if fault.remaining > 0 and fault.method in (call.method, "*") and \
+                    fault.path.search(call.path):
+                fault.remaining -= 1
+                body = fault.body if fault.body is not None else error(
+                    "Server Error" if fault.status >= 500 else "Injected failure", fault.status)
+                return Reply(fault.status, body, dict(fault.headers))
+        return None
+
+    def _authenticate(self, call: Call, kind: str) -> Reply | None:
+        header = call.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if not value:
+            return Reply(401, error("Requires authentication", 401))
+        if kind == "jwt":
+            if scheme.lower() != "bearer":
+                return Reply(401, error("A JSON web token could not be decoded", 401))
+            problem = self.app.verify_jwt(value)
+            if problem:
+                return Reply(401, error(problem, 401))
+            call.login = self.app.bot_login
+            return None
+        token = token_owner(self.state, value) if scheme.lower() in ("token", "bearer") else None
+        if token is None:
+            return Reply(401, error("Bad credentials", 401))
+        call.login, call.installation_id = token.login, token.installation_id
+        return None
+
+    def _check_response(self, call: Call, operation: str, reply: Reply) -> None:
+        assert self.openapi is not None
+        found = self.openapi.match(call.method, call.path)
+        if found is None:
+            return
+        problems = self.openapi.check_response(found[0], reply.status, reply.body,
+                                               reply.is_json)
+        if problems is None:
+            return
+        self.stats.responses[f"{operation} {reply.status}"] += 1
+        if problems:
+            self.stats.response_violations += 1
+            with self.state.lock:
+                self.violations.append(Violation("response", call.method, call.path,
+                                                 operation, problems))
+
+    def _send(self, reply: Reply) -> Response:
+        headers = {
+            "x-github-media-type": "github.v3; format=json",
+            "x-github-request-id": uuid.uuid4().hex[:20].upper(),
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": str(self.rate_remaining),
+            "x-ratelimit-used": str(5000 - self.rate_remaining),
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+            "x-ratelimit-resource": "core",
+            **reply.headers,
+        }
+        if reply.status == 204 or reply.body is None:
+            return Response(status_code=reply.status, headers=headers)
+        if reply.is_json:
+            content: bytes = json.dumps(reply.body).encode()
+        else:
+            content = reply.body if isinstance(reply.body, bytes) else str(reply.body).encode()
+        return Response(content, status_code=reply.status, headers=headers,
+                        media_type=reply.content_type)
+
+
+class ServerThread:
+    """uvicorn on 127.0.0.1 with a free port, in a daemon thread."""
+
+    def __init__(self, backend: Backend) -> None:
+        app = Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
+                                               methods=ALL_METHODS)])
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run,
+                                        kwargs={"sockets": [self._socket]},
+                                        name="fake-github", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("fake GitHub did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()

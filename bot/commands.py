@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.comments import marker, upsert_comment
+from bot.comments import footer, marker, upsert_comment
 from bot.routing import Router
 from bot.safety import clean_untrusted, neutralise, secret_values
 from bot.templates import render
@@ -32,6 +32,7 @@ CommandHandler = Callable[["Context", "Command"], Awaitable[None]]
 
 _COMMAND_LINE = re.compile(r"^ {0,3}/(?P<name>[A-Za-z][A-Za-z0-9_-]*)(?=\s|$)(?P<rest>.*)$")
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
+NO_MODEL_NOTE = "No model was called for this reply."
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def parse_commands(body: str | None) -> list[Command]:
         if not match:
             continue
         command = Command(match.group("name").lower(), _split(match.group("rest")), line.strip())
-        if command not in commands:
+        # "/HELP" and "/help" are one command: compare what runs, not how it was typed
+        if all((c.name, c.args) != (command.name, command.args) for c in commands):
             commands.append(command)
     return commands
 
@@ -170,6 +172,7 @@ async def reply_help(
         where="pull request" if here == "pr" else "issue",
         unknown=sorted(set(unknown)),
         misplaced=list(misplaced),
+        footer=footer([], note=NO_MODEL_NOTE),
     )
     async with ctx.job("help", f"#{ctx.event.issue_number}") as result:
         written = await reply(ctx, "help", body)

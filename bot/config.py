@@ -100,6 +100,8 @@ DEFAULT_PROFILES: dict[Profile, list[ModelSpec]] = {
     "massive-context": [
         ModelSpec(model="gemini/gemini-3.1-pro-preview"),
         ModelSpec(model="claude-sonnet-4-6"),
+        # a 10M-token window: the last resort for prompts no 1M window holds (escalation)
+        ModelSpec(model="vertex_ai/meta/llama-4-scout-17b-16e-instruct-maas"),
     ],
 }
 
@@ -192,8 +194,9 @@ def _forbidden_keys(data: Any, path: str = "") -> list[str]:
     if isinstance(data, dict):
         for k, v in data.items():
             here = f"{path}.{k}" if path else str(k)
-            if k in FORBIDDEN_REPO_KEYS:
-                found.append(here)
+            if k in FORBIDDEN_REPO_KEYS:  # named with its value, except a key's (a secret)
+                shown = "(hidden)" if k == "api_key" else repr(v) if not isinstance(v, (dict, list)) else type(v).__name__
+                found.append(f"{here} = {shown}")
             found += _forbidden_keys(v, here)
     elif isinstance(data, list):
         for i, v in enumerate(data):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.models import ModelResult, ModelRouter
 
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+ROLES = frozenset({"admin", "maintain", "write", "triage", "read", "none"})
 
 
 @dataclass
@@ -99,7 +100,11 @@ class Context:
                     "GET", f"/repos/{self.repo}/collaborators/{login}/permission"
                 )
                 data = resp.json()
-                role = data.get("role_name") or data.get("permission") or "none"
+                role = data.get("role_name") or ""
+                if role not in ROLES:
+                    # a custom repository role: GitHub reports the base role it extends as
+                    # the legacy ``permission`` (admin, write, read or none)
+                    role = data.get("permission") or "none"
             except RequestFailed as exc:
                 if exc.response.status_code != 404:
                     raise

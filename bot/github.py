@@ -26,7 +26,8 @@ class RetryPolicy:
     """When to retry a GitHub request, and how long to wait.
 
     githubkit only recognises a secondary rate limit by its headers; GitHub also answers a bare
-    403 whose body alone says "secondary rate limit", and asks clients to wait at least a minute.
+    403 or 429 whose body alone says "secondary rate limit", and asks clients to wait at least a
+    minute.
     """
 
     max_rate_limit_retries: int = 3
@@ -44,7 +45,9 @@ class RetryPolicy:
         if not isinstance(exc, RequestFailed):
             return RetryOption(False)
         status = exc.response.status_code
-        if status == 403 and retry_count < self.max_rate_limit_retries and _says_secondary(exc):
+        # GitHub documents 403 or 429 for a secondary limit; githubkit misses both when bare
+        if status in (403, 429) and retry_count < self.max_rate_limit_retries \
+                and _says_secondary(exc):
             return RetryOption(True, timedelta(seconds=min(self.secondary_wait, self.max_wait)))
         if status >= 500 and retry_count < self.max_server_retries:
             return RetryOption(True, timedelta(seconds=self.server_backoff * (retry_count + 1) ** 2))

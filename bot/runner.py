@@ -19,8 +19,25 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 
+# exit codes of ``model-routing action`` and ``replay``: 0 done (or nothing to do), 1 a job
+# failed, 2 the run could not start (missing environment, unreadable payload, bad config)
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
 class RunError(RuntimeError):
     """Input the run cannot start from; the message says what and where."""
+
+
+def require_auth(settings: Settings, event: Event) -> None:
+    """RunError unless the run can authenticate for ``event`` (checked before any request)."""
+    if settings.app_auth:
+        if event.installation_id is None:
+            raise RunError(
+                "GITHUB_APP_ID is set, but the payload names no installation (installation.id); "
+                "add it to the payload, or unset the App variables and set GITHUB_TOKEN"
+            )
+    elif not settings.github_token:
+        raise RunError("no GitHub credentials: set GITHUB_TOKEN (or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
 
 
 def load_event(name: str | None, path: str | Path | None, delivery_id: str = "") -> Event:
@@ -86,6 +103,21 @@ def result_summary(event: Event, outcome: Outcome, dry_run: bool = False) -> str
         done = "planned, not made (dry run)" if dry_run else "made"
         lines += ["", f"{len(outcome.planned_writes)} write(s) to GitHub {done}."]
     return "\n".join(lines) + "\n"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a job that raised; a GitHub error names the request and GitHub's message."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if response is None or not isinstance(status, int):
+        return f"{type(exc).__name__}: {exc}"
+    try:
+        message = response.json().get("message") or ""
+    except Exception:  # noqa: BLE001 - a non-JSON error body: the status says enough
+        message = ""
+    request = getattr(response, "raw_request", None)
+    where = f" on {request.method} {request.url.path}" if request is not None else ""
+    return f"GitHub answered {status}{where}" + (f": {message}" if message else "")
 
 
 def failed(outcome: Outcome) -> bool:

@@ -5,13 +5,21 @@ place they meet. Importing this must stay cheap (no model library): the Action d
 from bot.commands import CommandTable, comment_router
 from bot.routing import Router
 from handlers import commands as basic
+from handlers import implement, spec
+from handlers import review
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(
     basic.commands,
+    spec.commands,
+    implement.commands,
+    review.commands,
 )
 
 # every handler router; the comment router runs the commands above
 router = Router(
     comment_router(commands),
+    spec.router,
+    implement.router,
+    review.router,
 )

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from bot.commands import Command, CommandTable, reply, reply_help
+from bot.commands import NO_MODEL_NOTE, Command, CommandTable, reply, reply_help
+from bot.comments import footer
 from bot.ledger import month_start
 from bot.templates import render
 
@@ -55,6 +56,7 @@ async def cost_command(ctx: Context, cmd: Command) -> None:
         total=sum(float(r["cost_usd"] or 0) for r in rows),
         monthly_usd=budgets.monthly_usd,
         per_job_usd=budgets.per_job_usd,
+        footer=footer([], note=NO_MODEL_NOTE),
     )
     async with ctx.job("cost", f"#{ctx.event.issue_number}") as result:
         written = await reply(ctx, "cost", body)

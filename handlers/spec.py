@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import Command, CommandTable
-from bot.comments import footer, is_bot_author, marker
+from bot.comments import footer, is_bot_author, marker, upsert_comment
 from bot.config import ConfigError
 from bot.repo_context import IssueContext, issue_context
 from bot.routing import Router
@@ -80,7 +80,7 @@ async def write_spec(ctx: Context, number: int, trigger: str) -> None:
             return
         revision = (previous.revision if previous else _visible_revision(existing)) + 1
         body = _spec_body(ctx, number, mark, revision, model, trigger)
-        written = await _upsert(ctx, number, existing, body)
+        written = await upsert_comment(ctx, number, mark, body, existing=existing or {})  # {}: looked, none
         result.url = str(written.get("html_url") or "")
         result.detail = f"revision {revision}"
         ctx.log.info("spec: revision %d for #%s by %s", revision, number, model.model)
@@ -104,7 +104,9 @@ async def _ask_model(ctx: Context, context: IssueContext, previous: EmbeddedSpec
     model = await router.complete(PHASE, messages, labels=context.issue.labels, response_model=SpecData)
     result.add_model(model)
     if not isinstance(model.data, SpecData):  # the router validates; this guards its contract
-        raise ConfigError(f"the model router returned {type(model.data).__name__}, not SpecData")
+        from bot.models import InvalidOutput
+
+        raise InvalidOutput(f"the model router returned {type(model.data).__name__}, not SpecData")
     return model
 
 
@@ -174,23 +176,19 @@ def _visible_revision(existing: dict[str, Any] | None) -> int:
     return int(found.group(1)) if found else 0
 
 
-async def _upsert(ctx: Context, number: int, existing: dict[str, Any] | None, body: str) -> dict[str, Any]:
-    if existing:
-        if existing.get("body") == body:
-            return existing
-        return await ctx.writes.request("PATCH", f"/repos/{ctx.repo}/issues/comments/{existing['id']}", {"body": body})
-    return await ctx.writes.request("POST", f"/repos/{ctx.repo}/issues/{number}/comments", {"body": body})
-
-
 def _explain(exc: Exception, profile: str) -> tuple[str, str]:
     """What happened, and what to do before retrying, in words for the issue's readers."""
-    kind = type(exc).__name__
-    if kind == "AllModelsFailed":
+    from bot.models import AllModelsFailed, BudgetExceeded, NoModelFits
+
+    if isinstance(exc, AllModelsFailed):
         return (f"Every model of the `{profile}` profile failed to answer.",
                 "The providers may be down or rate-limited; wait a few minutes.")
-    if kind == "BudgetExceeded":
+    if isinstance(exc, BudgetExceeded):
         return ("The model budget for this repository is spent, so no model was called.",
                 "Ask the operator to raise `budgets` in the bot's configuration, or wait for the next month.")
+    if isinstance(exc, NoModelFits):
+        return ("The issue and its context are larger than every configured model's window, so no model was called.",
+                "Shorten the issue or its comments, or ask the operator to configure a model with a larger window.")
     if isinstance(exc, ConfigError):
         return ("The repository's configuration (`.github/model-routing.yml`) is invalid, so no model was called.",
                 "Fix the configuration on the default branch (the details say what is wrong).")
@@ -210,20 +208,24 @@ async def _report_failure(
     """One comment (the spec's own) says what happened; an earlier revision stays below it."""
     profile = ctx.config.phases.get(PHASE, "high-reasoning")
     what, fix = _explain(exc, profile)
-    detail = str(exc).replace("```", "'''")[:DETAIL_CHARS]
+    kept = NOTICE_RE.sub("", (existing or {}).get("body") or "").replace(mark, "", 1).strip()
+    kept = kept.removeprefix("---").strip()  # the rule below an earlier notice; added again below
+    # a kept spec carries its own footer; a notice alone gets one saying what this run spent
+    spent = ctx.ledger.job_spend(ctx.job_id(PHASE, f"#{number}"))
+    note = f"**{profile}** · no spec written · ${spent:.4f} spent on this run"
     notice = render(
         "comments/spec_failed.md.j2",
         notice_start=NOTICE_START.format(n=number),
         notice_end=NOTICE_END,
         issue=number,
         what=what,
-        detail=detail,
+        detail=str(exc).replace("```", "'''")[:DETAIL_CHARS],
         fix=fix,
         previous_revision=previous.revision if previous else _visible_revision(existing),
+        footer="" if kept else footer([], note=note),
     ).strip()
-    kept = NOTICE_RE.sub("", (existing or {}).get("body") or "").replace(mark, "", 1).strip()
     body = neutralise(f"{mark}\n{notice}\n\n---\n\n{kept}" if kept else f"{mark}\n{notice}\n", secret_values(ctx.config))
-    written = await _upsert(ctx, number, existing, body)
+    written = await upsert_comment(ctx, number, mark, body, existing=existing or {})  # {}: looked, none
     result.outcome = "failed"
     result.detail = f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
     result.url = str(written.get("html_url") or "")

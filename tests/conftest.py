@@ -54,9 +54,14 @@ def _openapi() -> OpenAPI | None:
     return OpenAPI.load(path)
 
 
+# the session's fake GitHub, for the conformance summary at the end of the run
+GITHUB_FAKE = pytest.StashKey[FakeGitHub]()
+
+
 @pytest.fixture(scope="session")
-def _github_server() -> Iterator[FakeGitHub]:
+def _github_server(request: pytest.FixtureRequest) -> Iterator[FakeGitHub]:
     fake = FakeGitHub(_openapi()).start()
+    request.config.stash[GITHUB_FAKE] = fake
     yield fake
     fake.stop()
 
@@ -130,3 +135,15 @@ def make_dispatcher(make_config: Callable[..., Config]) -> Iterator[Callable[...
     yield build
     for dispatcher in built:
         dispatcher.ledger.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """What the fake GitHub checked this session; only when a test started it."""
+    fake = config.stash.get(GITHUB_FAKE, None)
+    if fake is None:
+        return
+    from tests.fakes.github_report import summary_lines
+
+    terminalreporter.write_sep("=", "GitHub conformance")
+    for line in summary_lines(fake.backend):
+        terminalreporter.write_line(line)

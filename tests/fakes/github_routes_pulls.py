@@ -190,6 +190,21 @@ def _check_comment(item: dict[str, Any], files: dict[str, Any]) -> str | None:
     return None
 
 
+def _anchor(item: dict[str, Any], files: dict[str, Any]) -> tuple[int | None, str | None,
+                                                                   int | None]:
+    """(line, side, position) of a checked inline comment: GitHub fills in whichever of
+    line/side and the (deprecated) diff position the request did not give."""
+    if item.get("subject_type") == "file":
+        return None, None, None
+    lines = commentable_lines(files[item["path"]].patch)
+    if "line" not in item:
+        side, line = lines.positions[item["position"]]
+        return line, side, item["position"]
+    side = item.get("side", "RIGHT")
+    found = [p for p, at in lines.positions.items() if at == (side, item["line"])]
+    return item["line"], side, found[0] if found else None
+
+
 def create_review(b: Backend, call: Call) -> Reply:
     repo, pull = pull_or_404(b.state, call)
     base_sha, head_sha = b.state.pull_shas(repo, pull)
@@ -216,10 +231,10 @@ def create_review(b: Backend, call: Call) -> Reply:
     review = Review(b.state.new_id(), pull.number, reviewer, text, REVIEW_STATES[event],
                     commit_id, None if event is None else now_iso())
     for item in items:
+        line, side, position = _anchor(item, files)
         review.comments.append(ReviewComment(
             b.state.new_id(), review.id, item["path"], str(item.get("body", "")),
-            item.get("line"), item.get("side", "RIGHT") if "line" in item else None,
-            item.get("start_line"), item.get("start_side"), item.get("position"),
+            line, side, item.get("start_line"), item.get("start_side"), position,
             commit_id, reviewer, now_iso()))
     b.state.reviews[review.id] = review
     pull.review_ids.append(review.id)

@@ -34,6 +34,7 @@ from tests.fakes.github_state import State, Token
 from tests.fakes.openapi import OpenAPI
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+BOT_USER_AGENT = "model-routing-bot"  # bot.github.USER_AGENT; tests that call directly use another
 
 
 @dataclass
@@ -75,10 +76,15 @@ class ConformanceStats:
     """Session-wide tallies for the terminal summary; never reset between tests."""
 
     requests: Counter[str] = field(default_factory=Counter)  # operationId -> checked
+    by_bot: Counter[str] = field(default_factory=Counter)  # the same, bot's user agent only
     responses: Counter[str] = field(default_factory=Counter)  # "operationId status" -> checked
     request_violations: int = 0
     response_violations: int = 0
     unimplemented: Counter[str] = field(default_factory=Counter)
+    # filled by tests/test_conformance.py and tests/test_webhook_examples.py for the summary
+    deliberate: list[str] = field(default_factory=list)  # wrong requests refused on purpose
+    # event -> (example payloads, typed by githubkit, reached a handler)
+    examples: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 class Backend:
@@ -138,6 +144,8 @@ class Backend:
             record.operation = op.operation_id if op else None
             if op:
                 self.stats.requests[op.operation_id] += 1
+                if call.headers.get("user-agent", "").startswith(BOT_USER_AGENT):
+                    self.stats.by_bot[op.operation_id] += 1
             if problems:
                 self.stats.request_violations += 1
                 self.violations.append(Violation("request", call.method, call.path,

@@ -91,7 +91,8 @@ def repository(api: str, state: State, r: Repo) -> Json:
         "pushed_at": r.pushed_at or r.created_at, "created_at": r.created_at,
         "updated_at": r.pushed_at or r.created_at, "allow_forking": True,
         "web_commit_signoff_required": False, "license": None,
-        "network_count": 0, "subscribers_count": 0, "temp_clone_token": None,
+        # no temp_clone_token: only admins see it, and "repository" types it a non-null string
+        "network_count": 0, "subscribers_count": 0,
     }
     if r.parent and (parent := state.repo(r.parent)):
         body["parent"] = body["source"] = repository(api, state, parent)
@@ -103,6 +104,8 @@ def label(api: str, repo: str, lab: Label) -> Json:
         "id": lab.id, "node_id": node_id("LA", lab.id),
         "url": f"{api}/repos/{repo}/labels/{lab.name}", "name": lab.name,
         "description": lab.description, "color": lab.color, "default": False,
+        # newer descriptions (and githubkit's models) require these two
+        "archived_at": None, "archived_by": None,
     }
 
 
@@ -252,10 +255,10 @@ def review_comment(api: str, state: State, r: Repo, v: Review, c: ReviewComment,
     url = f"{api}/repos/{r.full_name}/pulls/comments/{c.id}"
     pull_url = f"{api}/repos/{r.full_name}/pulls/{v.pull_number}"
     html = f"{WEB}/{r.full_name}/pull/{v.pull_number}#discussion_r{c.id}"
-    return {
+    body: Json = {
         "url": url, "pull_request_review_id": v.id, "id": c.id,
         "node_id": node_id("PRRC", c.id), "diff_hunk": diff_hunk, "path": c.path,
-        "position": c.position, "original_position": c.position, "commit_id": c.commit_id,
+        "commit_id": c.commit_id,
         "original_commit_id": c.commit_id, "user": user(api, c.user), "body": c.body,
         "created_at": c.created_at, "updated_at": c.created_at, "html_url": html,
         "pull_request_url": pull_url,
@@ -267,6 +270,9 @@ def review_comment(api: str, state: State, r: Repo, v: Review, c: ReviewComment,
         "side": c.side or "RIGHT", "subject_type": "line" if c.line else "file",
         "reactions": reactions_rollup(url, []),
     }
+    if c.position is not None:  # an integer in the description: absent, not null, if unknown
+        body["position"] = body["original_position"] = c.position
+    return body
 
 
 def error(message: str, status: int, docs: str = DOCS) -> Json:

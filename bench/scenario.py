@@ -1,0 +1,294 @@
+"""The world the end-to-end benchmarks run in: the tests' fake GitHub and fake LLM, started in
+the benchmark's own process, and an operator config whose profiles point at the fake LLM.
+
+The fakes are the same ones the tests use (tests/fakes/), so a benchmark drives the real bot
+over real HTTP. OpenAPI validation of the fake GitHub is off by default here: it checks shapes,
+which the tests already do, and would add its own CPU time to every figure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import common  # noqa: F401 - puts the checkout on sys.path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from tests.fakes.github import ACTION_TOKEN, FakeGitHub  # noqa: E402
+from tests.fakes.github_server import Backend, RecordedRequest, ServerThread  # noqa: E402
+from tests.fakes.llm import FakeLLM  # noqa: E402
+
+REPO_NAME = "octo-org/widgets"
+WRITER = "alice"
+
+
+@dataclass
+class Timed:
+    """One request to the fake GitHub with when it arrived and when it was answered."""
+
+    method: str
+    path: str
+    start: float
+    end: float
+    status: int = 0
+
+
+@dataclass
+class Clock:
+    """Wraps the fake's request pipeline to timestamp every request (monotonic seconds)."""
+
+    calls: list[Timed] = field(default_factory=list)
+
+    def install(self, backend: Backend) -> None:
+        original = backend.handle
+
+        async def handle(request: Any) -> Any:
+            start = time.monotonic()
+            response = await original(request)
+            self.calls.append(Timed(request.method, request.url.path, start, time.monotonic(),
+                                    response.status_code))
+            return response
+
+        backend.handle = handle  # type: ignore[method-assign]
+
+
+def start_github(openapi: bool = False) -> tuple[FakeGitHub, Clock]:
+    spec = None
+    if openapi:
+        from tests.fakes.fixtures import openapi_path
+        from tests.fakes.openapi import OpenAPI
+
+        spec = OpenAPI.load(openapi_path())
+    fake = FakeGitHub(spec)
+    clock = Clock()
+    clock.install(fake.backend)
+    # the server thread captured backend.handle when it was built: build it again, timed
+    fake._server._socket.close()  # noqa: SLF001 - bench-only rewiring of the fake
+    fake._server = ServerThread(fake.backend)  # noqa: SLF001
+    return fake.start(), clock
+
+
+def start_llm() -> FakeLLM:
+    return FakeLLM().start()
+
+
+def operator_config(llm_url: str, models: dict[str, list[dict[str, Any]]], **extra: Any) -> dict[str, Any]:
+    """An operator config (as YAML data) with each profile's models on the fake LLM."""
+    profiles = {p: [{"api_base": llm_url, "api_key": "bench-key-not-secret", **m} for m in ms]
+                for p, ms in models.items()}
+    return {"retries": 0, "timeout": 60.0, **extra, "profiles": profiles}
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_models() -> dict[str, list[dict[str, Any]]]:
+    from tests.conftest import TEST_MODELS
+
+    return {p: [dict(m) for m in ms] for p, ms in TEST_MODELS.items()}
+
+
+def action_env(github: FakeGitHub, event: str, payload_path: Path, data_dir: Path,
+               config_path: Path | None) -> dict[str, str]:
+    """The environment GitHub Actions gives the bot, pointed at the fake GitHub."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "MODEL_ROUTING_")) and not k.endswith("_API_KEY")}
+    env.update({
+        "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(payload_path),
+        "GITHUB_TOKEN": ACTION_TOKEN, "GITHUB_REPOSITORY": REPO_NAME, "GITHUB_API_URL": github.url,
+        "MODEL_ROUTING_DATA_DIR": str(data_dir), "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(data_dir / "summary.md"),
+        "GITHUB_OUTPUT": str(data_dir / "output.txt"), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    })
+    if config_path is not None:
+        env["MODEL_ROUTING_CONFIG"] = str(config_path)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def sequential_depth(calls: list[Timed]) -> int:
+    """The longest chain of requests each of which started after the previous one was answered:
+    the number of sequential round trips on the critical path."""
+    ordered = sorted(calls, key=lambda c: c.end)
+    best: list[int] = []
+    for i, call in enumerate(ordered):
+        prior = [best[j] for j in range(i) if ordered[j].end <= call.start + 1e-4]
+        best.append(1 + max(prior, default=0))
+    return max(best, default=0)
+
+
+def describe(calls: list[RecordedRequest] | list[Timed]) -> list[str]:
+    return [f"{c.method} {c.path}" for c in calls]
+
+
+# ---------------------------------------------------------------------------- generated code
+
+WORDS = ("value", "result", "config", "request", "items", "index", "handler", "payload", "state",
+         "cache", "client", "buffer", "record", "limit", "offset", "count", "total", "name")
+
+
+def code_line(seed: int, i: int) -> str:
+    """A line of Python-like code, unique per (seed, i), about 45 characters."""
+    a, b = WORDS[(seed * 7 + i) % len(WORDS)], WORDS[(seed * 3 + i * 5) % len(WORDS)]
+    return f"    {a}_{i} = compute_{b}({seed}, {i} * 17 + {a}_limit)"
+
+
+def repo_files(n_files: int, lines: int = 30, per_dir: int = 200) -> dict[str, str]:
+    """A repository of ``n_files`` Python modules in directories of ``per_dir``."""
+    files: dict[str, str] = {"README.md": "# widgets\n\nA service.\n", "pyproject.toml": "[project]\nname = 'widgets'\n"}
+    for n in range(n_files - len(files)):
+        path = f"src/pkg{n // per_dir:03d}/module_{n:05d}.py"
+        files[path] = "\n".join([f"\"\"\"Module {n}.\"\"\"", f"def run_{n}():"]
+                                + [code_line(n, i) for i in range(lines - 2)]) + "\n"
+    return files
+
+
+def pr_change(base: dict[str, str], n_files: int, changed_lines: int, seed: int = 1) -> dict[str, str]:
+    """``n_files`` changed files with ``changed_lines`` changed lines in all: half of them existing
+    modules rewritten in part (deletions and additions), half new modules."""
+    per_file = max(1, changed_lines // n_files)
+    existing = [p for p in base if p.endswith(".py")]
+    out: dict[str, str] = {}
+    for k in range(n_files):
+        extra = changed_lines - per_file * n_files if k == n_files - 1 else 0
+        c = per_file + extra
+        if k % 2 == 0 and k // 2 < len(existing):
+            path = existing[(k // 2 * 7919) % len(existing)]
+            if path in out:
+                path = f"src/new/extra_{seed}_{k:05d}.py"
+                out[path] = "\n".join(code_line(seed * 100_000 + k, i) for i in range(c)) + "\n"
+                continue
+            old = base[path].splitlines()
+            d = min(len(old) - 2, c // 3)
+            new = old[:2] + [code_line(seed * 100_000 + k, 10_000 + i) for i in range(c - d)] + old[2 + d:]
+            out[path] = "\n".join(new) + "\n"
+        else:
+            path = f"src/new/feature_{seed}_{k:05d}.py"
+            out[path] = "\n".join(code_line(seed * 100_000 + k, i) for i in range(c)) + "\n"
+    return out
+
+
+# ---------------------------------------------------------------------------- the model's side
+
+
+def prose(seed: int, chars: int) -> str:
+    """English-like text of about ``chars`` characters (specs, summaries, findings)."""
+    words = ("the", "limiter", "request", "should", "reject", "bursts", "above", "configured",
+             "rate", "and", "record", "each", "decision", "so", "operators", "can", "audit",
+             "tokens", "refill", "per", "second", "while", "existing", "clients", "keep", "working")
+    out, i = [], seed
+    while sum(len(w) + 1 for w in out) < chars:
+        out.append(words[(i * 7 + len(out) * 3) % len(words)])
+        i += 1
+    return (" ".join(out)[:chars].rstrip() + ".").capitalize()
+
+
+def _prompt_paths(text: str, limit: int) -> list[str]:
+    import re
+
+    seen: dict[str, None] = {}
+    for m in re.finditer(r"\b(src/[\w/.-]+\.py)\b", text):
+        seen.setdefault(m.group(1), None)
+        if len(seen) >= limit:
+            break
+    return list(seen)
+
+
+def spec_reply(seed: int) -> dict[str, Any]:
+    """A spec of realistic size: about 9,000 characters of JSON (2,000+ tokens)."""
+    return {
+        "title": "Token-bucket rate limiting for the public API",
+        "summary": prose(seed, 400),
+        "requirements": [prose(seed + i, 160) for i in range(8)],
+        "design": "\n\n".join(prose(seed + 10 + i, 600) for i in range(5)),
+        "files_to_change": [{"path": f"src/ratelimit/part_{i}.py", "action": "create", "why": prose(seed + i, 90)}
+                            for i in range(5)],
+        "test_plan": [prose(seed + 20 + i, 140) for i in range(6)],
+        "risks": [prose(seed + 30 + i, 140) for i in range(4)],
+        "open_questions": [prose(seed + 40 + i, 120) for i in range(3)],
+        "acceptance_checks": [prose(seed + 50 + i, 120) for i in range(5)],
+    }
+
+
+def edit_reply(seed: int) -> dict[str, Any]:
+    """An implementation of realistic size: three new modules, about 240 lines (4,000+ tokens)."""
+    edits = []
+    for f in range(3):
+        lines = [f'"""Rate limiting, part {f}."""', "", f"def limit_{f}(state):"]
+        lines += [code_line(seed * 10 + f, i) for i in range(75)] + ["    return state", ""]
+        edits.append({"path": f"src/ratelimit/part_{f}.py", "action": "write", "content": "\n".join(lines)})
+    return {"summary": prose(seed, 500), "edits": edits}
+
+
+def review_reply(seed: int, prompt: str) -> dict[str, Any]:
+    """A review of realistic size: a summary and eight findings on paths of the diff."""
+    paths = _prompt_paths(prompt, 8) or ["src/app.py"]
+    severities = ("minor", "major", "nit", "minor", "critical", "nit", "major", "minor")
+    return {
+        "summary": prose(seed, 700),
+        "verdict": "minor-issues",
+        "findings": [{"path": paths[i % len(paths)], "severity": severities[i], "message": prose(seed + i, 260)}
+                     for i in range(8)],
+    }
+
+
+def reply_for(body: dict[str, Any]) -> str:
+    """What a capable model would answer to this request, by the structure it asks for."""
+    import json
+
+    from tests.fakes.llm import message_text
+
+    texts = [message_text(m) for m in body.get("messages", [])]
+    asked = json.dumps(body.get("response_format") or {}) + (texts[0] if texts else "")
+    seed = len(texts[-1]) if texts else 0
+    if '"SpecData"' in asked or '"files_to_change"' in asked:
+        data: dict[str, Any] = spec_reply(seed)
+    elif '"EditPlan"' in asked or '"edits"' in asked:
+        data = edit_reply(seed)
+    elif '"ReviewReply"' in asked or '"verdict"' in asked:
+        data = review_reply(seed, texts[-1] if texts else "")
+    else:
+        return prose(seed, 1500)
+    return "```json\n" + json.dumps(data, indent=2) + "\n```"
+
+
+class BenchLLM(FakeLLM):
+    """The tests' fake LLM answering every request as a capable model would (``reply_for``),
+    with usage counted by tiktoken's cl100k_base rather than guessed from characters. It keeps
+    only (model, prompt tokens, completion tokens) per request: prompts can be megabytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usage: list[tuple[str, int, int]] = []
+        self.first_request_at: float | None = None
+
+    def _next(self, model: str, body: dict[str, Any]) -> Any:
+        from litellm.litellm_core_utils.default_encoding import encoding
+
+        from tests.fakes.llm import Reply, message_text
+
+        if self.first_request_at is None:
+            self.first_request_at = time.monotonic()
+        text = reply_for(body)
+        messages = body.get("messages", [])
+        prompt = "\n".join(message_text(m) for m in messages)
+        tokens_in = len(encoding.encode(prompt, disallowed_special=())) + 3 * len(messages)
+        tokens_out = len(encoding.encode(text, disallowed_special=()))
+        with self._lock:
+            self.usage.append((model, tokens_in, tokens_out))
+        return Reply(text, prompt_tokens=tokens_in, completion_tokens=tokens_out)
+
+
+def start_bench_llm() -> BenchLLM:
+    llm = BenchLLM()
+    llm.start()
+    return llm

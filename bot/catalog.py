@@ -1,0 +1,135 @@
+"""What the bot knows about a model: its window, its prices, how to count its tokens.
+
+The facts come from litellm's bundled model map (``litellm.model_cost``), never from the network:
+``LITELLM_LOCAL_MODEL_COST_MAP=True`` is set before litellm is first imported. litellm is imported
+here lazily, on first use, because importing it costs seconds and most events need no model.
+
+For a custom endpoint (``openai/any-name`` on the operator's own ``api_base``) the map knows
+nothing; ``base_model`` names a map entry to borrow the window and prices from, and explicit
+``max_input_tokens`` / ``*_cost_per_million`` in the config win over both.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+from bot.config import ConfigError, ModelSpec
+
+PER_MILLION = 1_000_000
+
+
+class UnknownModel(ConfigError):
+    """The map does not know the model and the config does not say: the window or prices are
+    unknown, so neither the window check nor the budget can be enforced."""
+
+
+def litellm_module() -> ModuleType:
+    """litellm, imported on first use with the bundled (offline) model map."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import: it reads it then
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def map_entry(name: str) -> dict[str, Any] | None:
+    """The model map's entry for a litellm model name, None when it has none.
+
+    An exact key first; else litellm's own lookup, which knows that ``anthropic/claude-sonnet-4-6``
+    is keyed ``claude-sonnet-4-6`` and ``bedrock/...`` is a ``bedrock_converse`` entry, and which
+    refuses ``openai/any-name`` rather than borrow an unrelated entry.
+    """
+    litellm = litellm_module()
+    cost: dict[str, dict[str, Any]] = litellm.model_cost
+    if name in cost:
+        return cost[name]
+    try:
+        return dict(litellm.get_model_info(name))
+    except Exception:  # litellm raises a plain Exception for names it has not mapped
+        return None
+
+
+def _entry(spec: ModelSpec) -> dict[str, Any]:
+    return map_entry(spec.base_model or spec.model) or {}
+
+
+def window(spec: ModelSpec) -> int:
+    """How many input tokens the model takes: config, else the map (``base_model`` first)."""
+    if spec.max_input_tokens:
+        return spec.max_input_tokens
+    found = _entry(spec).get("max_input_tokens")  # not "max_tokens": in older entries, the output cap
+    if not found:
+        raise UnknownModel(
+            f"model {spec.model!r}: litellm's model map gives no input window; set "
+            "max_input_tokens, or base_model to a model the map knows"
+        )
+    return int(found)
+
+
+def prices(spec: ModelSpec) -> tuple[float, float]:
+    """USD per input token and per output token: config, else the map (``base_model`` first)."""
+    entry = _entry(spec)
+    found: list[float] = []
+    for side, configured in (("input", spec.input_cost_per_million), ("output", spec.output_cost_per_million)):
+        if configured is not None:
+            found.append(configured / PER_MILLION)
+        elif entry.get(f"{side}_cost_per_token") is not None:
+            found.append(float(entry[f"{side}_cost_per_token"]))
+        else:
+            raise UnknownModel(
+                f"model {spec.model!r}: litellm's model map gives no {side} price; set "
+                f"{side}_cost_per_million (0 for a free local model), or base_model"
+            )
+    return found[0], found[1]
+
+
+def cost(spec: ModelSpec, tokens_in: int, tokens_out: int) -> float:
+    """The USD cost of a call. Computed here rather than with ``litellm.completion_cost``, which
+    fails for custom names and ignores the config's prices."""
+    usd_in, usd_out = prices(spec)
+    return tokens_in * usd_in + tokens_out * usd_out
+
+
+def supports_response_schema(spec: ModelSpec) -> bool:
+    """Whether litellm says the model takes ``response_format`` with a JSON Schema."""
+    name = spec.base_model or spec.model
+    if map_entry(name) is None:
+        return False  # unknown custom endpoint: do not bet on it; ask for a fenced block
+    try:
+        return bool(litellm_module().supports_response_schema(model=name))
+    except Exception:  # litellm raises for names it cannot map to a provider
+        return False
+
+
+def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str) -> int:
+    """Prompt tokens as litellm counts them for ``model`` (its tokenizer, or tiktoken's default
+    for names it does not know; the tokenizers ship with litellm, so this works offline)."""
+    litellm = litellm_module()
+    if isinstance(text_or_messages, str):
+        return int(litellm.token_counter(model=model, text=text_or_messages))
+    return int(litellm.token_counter(model=model, messages=text_or_messages))
+
+
+def api_key(spec: ModelSpec, env: dict[str, str] | None = None) -> str | None:
+    """The model's API key: literal, or ``env:NAME`` read now (None lets litellm use its own
+    provider variables, e.g. ``ANTHROPIC_API_KEY``)."""
+    key = spec.api_key
+    if key is None or not key.startswith("env:"):
+        return key
+    source = os.environ if env is None else env
+    name = key[4:]
+    if not source.get(name):
+        raise ConfigError(f"model {spec.model!r}: api_key = 'env:{name}', but {name} is not set")
+    return source[name]
+
+
+def describe(spec: ModelSpec) -> str:
+    """One line for people: ``o3-pro (window 200,000 tokens; $20.00 in / $80.00 out per million)``."""
+    try:
+        usd_in, usd_out = prices(spec)
+        return (f"{spec.model} (window {window(spec):,} tokens; ${usd_in * PER_MILLION:.2f} in / "
+                f"${usd_out * PER_MILLION:.2f} out per million)")
+    except UnknownModel as exc:
+        return f"{spec.model} (unusable: {exc})"

@@ -1,0 +1,121 @@
+"""Group commit: how the edge makes every 202 durable without one fsync per request.
+
+Request handlers hand their ``NewDelivery`` to a single writer thread and await a future. The
+writer takes everything that queued up while it was busy, stores the whole batch in one
+transaction (``DeliveryStore.record_many``), enqueues the ids that are owed a run, and resolves
+the batch's futures with one hop back to the event loop. Under load the batches grow by
+themselves, so the cost of the commit is shared by every request that waited for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.deliveries import PENDING, DeliveryStore, NewDelivery
+
+log = logging.getLogger("model_routing.ingest")
+QUEUED, DUPLICATE, SKIPPED = "queued", "duplicate", "skipped"
+
+
+@dataclass
+class _Item:
+    record: NewDelivery
+    future: asyncio.Future[str]
+    loop: asyncio.AbstractEventLoop
+
+
+class Ingest:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        enqueue: Callable[[Sequence[str]], None],
+        max_batch: int = 512,
+    ) -> None:
+        self.store = store
+        self.enqueue = enqueue
+        self.max_batch = max_batch
+        self.batches = 0  # commits so far (metrics: requests per batch)
+        self.records = 0
+        self._inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Commit what is queued, then end the writer."""
+        self._inbox.put(None)
+        self._thread.join(timeout=30)
+
+    async def submit(self, record: NewDelivery) -> str:
+        """Store the delivery durably; "queued", "duplicate" or "skipped". Raises when the
+        store cannot be written (the edge answers 503 and GitHub may redeliver)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        self._inbox.put(_Item(record, future, loop))
+        return await future
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Item]) -> None:
+        outcomes: list[str | BaseException]
+        try:
+            owed = self.store.record_many([item.record for item in batch])
+        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+            log.exception("could not store %d deliveries", len(batch))
+            outcomes = [exc] * len(batch)
+        else:
+            self.batches += 1
+            self.records += len(batch)
+            ids = [item.record.id for item, due in zip(batch, owed) if due]
+            if ids:
+                try:
+                    self.enqueue(ids)
+                except Exception:  # noqa: BLE001 - stored is what the 202 promises
+                    log.exception("enqueue failed; the reaper will re-enqueue %d deliveries", len(ids))
+            outcomes = [_status(item.record, due) for item, due in zip(batch, owed)]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[str], str | BaseException]]] = {}
+        for item, outcome in zip(batch, outcomes):
+            by_loop.setdefault(item.loop, []).append((item.future, outcome))
+        for loop, results in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, results)  # one hop per batch
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass
+
+
+def _status(record: NewDelivery, owed: bool) -> str:
+    if record.status != PENDING:
+        return SKIPPED
+    return QUEUED if owed else DUPLICATE
+
+
+def _resolve(results: list[tuple[asyncio.Future[str], str | BaseException]]) -> None:
+    for future, outcome in results:
+        if future.done():  # the client went away and the request was cancelled
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

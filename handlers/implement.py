@@ -1,0 +1,279 @@
+"""Phase 2: an approved spec becomes a draft pull request written by a high-throughput model.
+
+Triggers: ``issues.labeled`` with an approve label (``triggers.approve_labels``), or
+``/approve`` / ``/implement`` on the issue, by a user who can write, when the bot's own spec
+comment exists (found by marker AND author). The spec used is the machine-readable part as the
+bot wrote it: its digest is checked, so later edits by anyone else are never used.
+
+Writes: blobs, a tree and a commit on top of the default branch's head, the bot's branch
+``model-routing/issue-N`` created or force-moved, and one draft pull request from it, edited on
+every later approval. Never the default branch, never ``.github/workflows/**`` or a denied path,
+never over the size caps. Anything that stops the job is said in one status comment on the issue.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from bot.commands import Command, CommandTable
+from bot.comments import footer, is_bot_author, marker
+from bot.config import ConfigError
+from bot.edits import Change, Refusal, screen
+from bot.gitdata import (
+    branch_for,
+    branch_head,
+    commit_message,
+    point_branch,
+    read_files,
+    upsert_draft_pull,
+    write_commit,
+)
+from bot.implement_attempts import Attempts, plan_and_apply
+from bot.implement_context import ImplementInput, gather, messages
+from bot.repo_context import IssueContext, issue_context
+from bot.routing import Router
+from bot.safety import neutralise, secret_values
+from bot.specdoc import EmbeddedSpec, SpecTampered, extract
+from bot.templates import render
+
+if TYPE_CHECKING:
+    from bot.context import Context, JobResult
+
+router = Router()
+commands = CommandTable()
+
+PHASE: Final = "implement"
+TRAILER = "Model-Routing-Issue"  # marks the bot's commits: a branch whose head lacks it has human work
+DETAIL_LINES = 20
+
+
+@router.register("issues", action="labeled")
+async def on_approve_label(ctx: Context) -> None:
+    label = str((ctx.event.payload.get("label") or {}).get("name") or "")
+    if label.casefold() not in {name.casefold() for name in ctx.config.triggers.approve_labels}:
+        return  # another label: another handler's business, or nobody's
+    number = ctx.event.issue_number
+    if number is None or ctx.event.is_pull_request:
+        ctx.log.info("implement: label %r on pull request #%s ignored; specs are for issues", label, number)
+        return
+    if not await ctx.can_write(ctx.event.sender):
+        ctx.log.info("implement: label %r on #%s by %s ignored: no write permission", label, number, ctx.event.sender)
+        return
+    await implement(ctx, number, trigger=f"label `{label}`")
+
+
+async def approve_command(ctx: Context, cmd: Command) -> None:
+    number = ctx.event.issue_number
+    if number is None or ctx.event.is_pull_request:
+        return  # the command table answers misplaced commands
+    if not await ctx.can_write(ctx.event.sender):  # the command table checks too; cached
+        return
+    await implement(ctx, number, trigger=f"`/{cmd.name}`")
+
+
+commands.register("approve", "approve this issue's spec: a high-throughput model writes a draft pull request",
+                  on=("issue",))(approve_command)
+commands.register("implement", "the same as `/approve`", on=("issue",))(approve_command)
+
+
+def _own(ctx: Context, comments: list[dict[str, Any]], mark: str) -> dict[str, Any] | None:
+    return next((c for c in comments if mark in (c.get("body") or "") and is_bot_author(ctx, c)), None)
+
+
+def _secrets(ctx: Context) -> list[str]:
+    return secret_values(ctx.config)
+
+
+async def _status(ctx: Context, number: int, existing: dict[str, Any] | None, text: str) -> dict[str, Any]:
+    """The one status comment of this phase on the issue, created or edited."""
+    body = neutralise(f"{marker(PHASE, issue=number)}\n{text}", _secrets(ctx))
+    if existing:
+        if existing.get("body") == body:
+            return existing
+        return await ctx.writes.request("PATCH", f"/repos/{ctx.repo}/issues/comments/{existing['id']}", {"body": body})
+    return await ctx.writes.request("POST", f"/repos/{ctx.repo}/issues/{number}/comments", {"body": body})
+
+
+async def implement(ctx: Context, number: int, trigger: str) -> None:
+    from bot.models import ModelError  # imports no model library; only a call does
+
+    async with ctx.job(PHASE, f"#{number}") as result:
+        context = await issue_context(ctx, number, contributing=True)
+        comments = context.issue.raw_comments
+        status = _own(ctx, comments, marker(PHASE, issue=number))
+        spec_comment = _own(ctx, comments, marker("spec", issue=number))
+        spec, problem = _read_spec(ctx, spec_comment)
+        if spec is None:
+            await _no_spec(ctx, number, status, problem, result)
+            return
+        branch = branch_for(number)
+        head = await branch_head(ctx, branch)
+        if head is not None and f"{TRAILER}: {number}" not in await commit_message(ctx, head):
+            await _fail(ctx, number, status, result, [], f"The branch `{branch}` has commits that the bot did not write.",
+                        f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, then approve again.")
+            return
+        found = await gather(ctx, context, spec, str((spec_comment or {}).get("html_url") or ""))
+        router = ctx.models(ctx.job_id(PHASE, f"#{number}"), PHASE)
+        try:
+            attempts = await plan_and_apply(
+                router,
+                messages(found, ctx.config.limits.deny_paths, ctx.config.instructions.get(PHASE, "")),
+                labels=context.issue.labels,
+                items=found.base.items,
+                contents=found.contents,
+                shown=found.shown,
+                read=lambda paths: read_files(ctx, found.base, paths, ctx.config.limits.fetch_concurrency),
+                on_result=result.add_model,
+            )
+        except (ModelError, ConfigError) as exc:
+            await _fail(ctx, number, status, result, [f"{type(exc).__name__}: {exc}"], _explain(exc), "")
+            return
+        if not attempts.ok:
+            lines = [f"attempt {i}: {e}" for i, errors in enumerate(attempts.errors, 1) for e in errors]
+            await _fail(ctx, number, status, result, lines,
+                        "The model's edits did not apply to the current code, even after a repair request and an escalation.",
+                        "", attempts)
+            return
+        await _write(ctx, number, trigger, context, found, attempts, status, result)
+
+
+def _read_spec(ctx: Context, comment: dict[str, Any] | None) -> tuple[EmbeddedSpec | None, str]:
+    """The spec exactly as the bot wrote it, or (None, why not)."""
+    if comment is None:
+        return None, "no spec"
+    try:
+        spec = extract(comment.get("body") or "", ctx.settings.webhook_secret)
+    except SpecTampered as exc:
+        return None, str(exc)
+    return (spec, "") if spec is not None else (None, "no spec")
+
+
+async def _no_spec(ctx: Context, number: int, status: dict[str, Any] | None, problem: str, result: JobResult) -> None:
+    triggers = ctx.config.triggers
+    text = render(
+        "comments/implement_no_spec.md.j2",
+        issue=number,
+        tampered=problem != "no spec",
+        problem=problem,
+        design_label=(triggers.design_labels or ["design"])[0],
+        approve_label=(triggers.approve_labels or ["spec-approved"])[0],
+        footer=footer([]),
+    )
+    written = await _status(ctx, number, status, text)
+    result.outcome, result.detail, result.url = "skipped", problem, str(written.get("html_url") or "")
+    ctx.log.info("implement: #%s not started: %s", number, problem)
+
+
+def _explain(exc: Exception) -> str:
+    kind = type(exc).__name__
+    if kind == "BudgetExceeded":
+        return "The model budget for this repository is spent, so no model was called."
+    if kind == "AllModelsFailed":
+        return "Every model of the profile failed to answer; the providers may be down or rate-limited."
+    if isinstance(exc, ConfigError):
+        return "The repository's configuration (`.github/model-routing.yml`) is invalid, so no model was called."
+    return "The model's answer was not a usable edit plan."
+
+
+async def _fail(
+    ctx: Context,
+    number: int,
+    status: dict[str, Any] | None,
+    result: JobResult,
+    details: list[str],
+    what: str,
+    fix: str,
+    attempts: Attempts | None = None,
+) -> None:
+    shown = [line.replace("```", "'''") for line in details[:DETAIL_LINES]]
+    if len(details) > DETAIL_LINES:
+        shown.append(f"... and {len(details) - DETAIL_LINES} more")
+    text = render(
+        "comments/implement_failed.md.j2",
+        issue=number,
+        what=what,
+        details=shown,
+        fix=fix or "Comment `/approve` to try again, or `/spec` to revise the spec first.",
+        footer=footer(attempts.results if attempts else [], attempts.switch if attempts else ""),
+    )
+    written = await _status(ctx, number, status, text)
+    result.outcome = "failed"
+    result.detail = (what + (f" {details[0]}" if details else ""))[:500]
+    result.url = str(written.get("html_url") or "")
+    ctx.log.warning("implement: #%s failed: %s", number, result.detail)
+
+
+def _kind(change: Change, found: ImplementInput) -> str:
+    if change.content is None:
+        return "deleted"
+    return "changed" if change.path in found.base.items else "created"
+
+
+async def _write(
+    ctx: Context,
+    number: int,
+    trigger: str,
+    context: IssueContext,
+    found: ImplementInput,
+    attempts: Attempts,
+    status: dict[str, Any] | None,
+    result: JobResult,
+) -> None:
+    """Guards, then commit, branch and draft pull request; or say why nothing was written."""
+    limits = ctx.config.limits
+    sizes = {p: item.size or 0 for p, item in found.base.items.items()}
+    screened = screen(attempts.applied.changes, limits.deny_paths, limits.max_files_changed, limits.max_bytes_changed, sizes)
+    foot = footer(attempts.results, attempts.switch)
+    if screened.over_cap or not screened.allowed:
+        what = (f"the change is too large ({screened.over_cap})." if screened.over_cap
+                else "the model's edits leave nothing to write." if not screened.refused
+                else "every edit the model made was refused.")
+        fix = ("Split the issue, or raise `limits.max_files_changed` / `limits.max_bytes_changed` in "
+               "`.github/model-routing.yml`, then approve again." if screened.over_cap
+               else "Revise the spec (`/spec`) so it asks for changes the bot may make, then approve again.")
+        text = render("comments/implement_refused.md.j2", issue=number, what=what, refused=_displayable(screened.refused), fix=fix, footer=foot)
+        written = await _status(ctx, number, status, text)
+        result.outcome, result.detail = "skipped", what
+        result.url = str(written.get("html_url") or "")
+        return
+    plan = attempts.plan
+    assert plan is not None
+    secrets = _secrets(ctx)
+    title = context.issue.title.replace("\n", " ").strip() or f"Implement #{number}"
+    summary = neutralise(plan.summary.strip(), secrets)
+    message = (f"{title}\n\n{summary}\n\nWritten by Model Routing Bot from revision {found.spec.revision} "
+               f"of the approved spec; a person must review it.\n\n{TRAILER}: {number}\n")
+    default = context.repo.default_branch
+    branch = branch_for(number)
+    sha = await write_commit(ctx, found.base, screened.allowed, message, limits.fetch_concurrency)
+    moved = await point_branch(ctx, branch, sha, default)
+    body = render(
+        "comments/implement_pr.md.j2",
+        mark=marker("implement-pr", issue=number),
+        issue=number,
+        summary=summary,
+        changes=[{"path": c.path, "kind": _kind(c, found)} for c in screened.allowed],
+        bytes_changed=screened.bytes_changed,
+        refused=_displayable(screened.refused),
+        revision=found.spec.revision,
+        spec_url=found.spec_url,
+        approved_by=ctx.event.sender or "unknown",
+        trigger=trigger,
+        branch=branch,
+        footer=foot,
+    )
+    pull, how = await upsert_draft_pull(ctx, branch, default, title, neutralise(body, secrets))
+    pull_number = pull.get("number")
+    if status is not None:  # an earlier notice (no spec, failure) must not outlive the success
+        done = render("comments/implement_done.md.j2", issue=number, pull=pull_number, how=how, footer=foot)
+        await _status(ctx, number, status, done)
+    result.url = str(pull.get("html_url") or "")
+    result.detail = f"draft PR #{pull_number} {how}; branch {branch} {moved}; {len(screened.allowed)} file(s)"
+    if screened.refused:
+        result.detail += f"; refused: {', '.join(r.path for r in screened.refused)}"
+    ctx.log.info("implement: #%s %s", number, result.detail)
+
+
+def _displayable(refused: list[Refusal]) -> list[Refusal]:
+    """Paths are shown in code spans; a backtick or newline in one would end the span early."""
+    return [Refusal(r.path.replace("`", "'").replace("\n", " "), r.reason) for r in refused]

@@ -1,0 +1,220 @@
+"""Phase 3: a large pull request gets a review from a massive-context model; ``/ask`` answers.
+
+Triggers: ``pull_request`` (and ``pull_request_target``) ``opened``, ``ready_for_review`` and
+``synchronize``, each switchable in ``triggers.review_on``, when the pull request is not a draft
+and its changed lines or files reach ``triggers.large_pr``; ``/review`` on a pull request by a
+writer, whatever its size. One review per head SHA, event COMMENT, never APPROVE. The change is
+read from the API only, so a fork's pull request is reviewed like any other in App mode: no code
+from it runs. In Action mode a fork's ``pull_request`` run has a read-only token and no secrets;
+the bot says so in the job summary and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from bot.commands import Command, CommandTable, reply
+from bot.comments import footer, marker, upsert_comment
+from bot.config import Config, ConfigError
+from bot.findings import ReviewReply, merge_replies
+from bot.pr_context import PullInfo, bounded, pull_info, read_pull
+from bot.review_post import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
+from bot.routing import Router
+from bot.safety import neutralise, secret_values
+from bot.templates import render
+
+if TYPE_CHECKING:
+    from bot.context import Context, JobResult
+    from bot.models import ModelResult
+    from bot.review_context import ReviewInput
+
+router = Router()
+commands = CommandTable()
+
+PHASE = "review"
+CHUNK_CONCURRENCY = 4  # chunk reviews in flight at once: fast, yet a budget stop comes soon
+REVIEW_ACTIONS = ("opened", "ready_for_review", "synchronize")
+VERDICT_WORDS = {"looks-good": "looks good", "minor-issues": "minor issues",
+                 "needs-changes": "needs changes", "blocking": "blocking issues"}
+BODY_LIMIT = 60_000  # GitHub refuses review bodies over 65,536 characters
+DETAIL_CHARS = 2_000
+
+
+def is_large(pull: PullInfo, config: Config) -> bool:
+    large = config.triggers.large_pr
+    return pull.changed_lines >= large.lines or pull.changed_files >= large.files
+
+
+async def on_pull_request(ctx: Context) -> None:
+    action = ctx.event.action or ""
+    if action not in ctx.config.triggers.review_on:
+        ctx.log.info("review: pull_request.%s is switched off in triggers.review_on", action)
+        return
+    data = ctx.event.payload.get("pull_request") or {}
+    pull = pull_info(data)
+    if "changed_files" not in data:  # webhooks carry the sizes; a hand-made payload may not
+        pull = await read_pull(ctx, pull.number)
+    if pull.draft:
+        ctx.log.info("review: #%s is a draft; reviewed when it is ready", pull.number)
+        return
+    if not is_large(pull, ctx.config):
+        ctx.log.info("review: #%s is small (%d lines, %d files); `/review` reviews it anyway",
+                     pull.number, pull.changed_lines, pull.changed_files)
+        return
+    await review(ctx, pull.number, trigger=f"`pull_request.{action}` (a large pull request)")
+
+
+for _event in ("pull_request", "pull_request_target"):
+    for _action in REVIEW_ACTIONS:
+        router.add(on_pull_request, _event, _action)
+
+
+@commands.register("review", help="review this pull request now, whatever its size (massive-context)", on=("pr",))
+async def review_command(ctx: Context, cmd: Command) -> None:
+    number = ctx.event.issue_number
+    if number is not None:
+        await review(ctx, number, trigger=f"`/review` from {ctx.event.sender or 'a maintainer'}")
+
+
+@commands.register("ask", help="answer a question about this repository or pull request (massive-context)",
+                   usage="/ask QUESTION")
+async def ask_command(ctx: Context, cmd: Command) -> None:
+    number = ctx.event.issue_number
+    if number is not None:
+        await answer(ctx, number, cmd.text, ctx.event.sender or "a maintainer")
+
+
+async def review(ctx: Context, number: int, trigger: str) -> None:
+    """Review the pull request's head as it is now, unless this SHA already has the bot's review."""
+    from bot.models import ModelError  # no model library; only a call loads one
+
+    async with ctx.job(PHASE, f"#{number}") as result:
+        pull, reviews = await asyncio.gather(read_pull(ctx, number), bot_reviews(ctx, number))
+        if not _may_review(ctx, pull, reviews, result):
+            return
+        try:
+            found = await _review_model(ctx, pull, result)
+        except (ModelError, ConfigError) as exc:
+            await _report_failure(ctx, pull, exc, result)
+            return
+        if found is None:
+            return
+        inp, merged, models = found
+        body, comments = _review_body(ctx, inp, merged, models, trigger)
+        if review_for(ctx, await bot_reviews(ctx, number), number, pull.head_sha):  # written meanwhile
+            result.outcome, result.detail = "skipped", f"reviewed meanwhile at {pull.head_sha[:7]}"
+            return
+        written = await post_review(ctx, number, pull.head_sha, body, comments)
+        result.url = str(written.get("html_url") or "")
+        result.detail = (f"{merged.verdict}: {len(merged.findings)} findings, {len(comments)} inline; "
+                         f"{inp.coverage.files_read} of {inp.coverage.files_changed} files, "
+                         f"{inp.coverage.tokens:,} tokens in {inp.coverage.chunks} call(s)")
+        ctx.log.info("review: #%s at %s: %s", number, pull.head_sha[:7], result.detail)
+
+
+def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], result: JobResult) -> bool:
+    existing = review_for(ctx, reviews, pull.number, pull.head_sha)
+    if existing is not None:
+        result.outcome, result.detail = "skipped", f"already reviewed at {pull.head_sha[:7]}"
+        result.url = str(existing.get("html_url") or "")
+    elif pull.state != "open":
+        result.outcome, result.detail = "skipped", f"pull request is {pull.state}"
+    elif pull.is_fork and not ctx.settings.app_auth and ctx.event.name == "pull_request":
+        result.outcome = "skipped"
+        result.detail = ("cannot review a fork's pull request from a `pull_request` workflow: GitHub gives it "
+                         "a read-only token and no secrets; install the App, or run on `pull_request_target`")
+        ctx.log.warning("review: #%s: %s", pull.number, result.detail)
+    else:
+        return True
+    ctx.log.info("review: #%s skipped: %s", pull.number, result.detail)
+    return False
+
+
+async def _review_model(ctx: Context, pull: PullInfo, result: JobResult) -> tuple[ReviewInput, ReviewReply, list[ModelResult]] | None:
+    from bot.models import InvalidOutput
+    from bot.review_context import assemble_review
+
+    models = ctx.models(ctx.job_id(PHASE, f"#{pull.number}"), PHASE)
+    inp = await assemble_review(ctx, pull, models)
+
+    async def one(messages: list[dict[str, Any]]) -> ModelResult:
+        return await models.complete(PHASE, messages, labels=pull.labels, response_model=ReviewReply)
+
+    answers = await bounded(CHUNK_CONCURRENCY, [lambda m=p.messages: one(m) for p in inp.prompts])
+    for answer_ in answers:
+        result.add_model(answer_)
+        if not isinstance(answer_.data, ReviewReply):  # the router validates; this guards its contract
+            raise InvalidOutput(f"the model router returned {type(answer_.data).__name__}, not ReviewReply")
+    replies = [a.data for a in answers if isinstance(a.data, ReviewReply)]
+    return inp, merge_replies(replies, [p.label for p in inp.prompts]), answers
+
+
+def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: list[ModelResult],
+                 trigger: str) -> tuple[str, list[dict[str, Any]]]:
+    secrets = secret_values(ctx.config)
+    inline, folded = place(merged.findings, inp.diffmap)
+    values: dict[str, Any] = dict(
+        mark=review_marker(inp.pull.number, inp.pull.head_sha), sha=inp.pull.head_sha,
+        verdict=VERDICT_WORDS.get(merged.verdict, merged.verdict), summary=merged.summary, c=inp.coverage,
+        chunks=len(inp.prompts), inline=len(inline), trigger=trigger, footer=footer(models),
+    )
+    bare = render("comments/review.md.j2", **values, folded=[], more=0)
+    lines, more = fit([folded_line(f) for f in folded], BODY_LIMIT - len(bare) - 200)
+    body = render("comments/review.md.j2", **values, folded=lines, more=more)
+    return neutralise(body, secrets), [inline_comment(f, secrets) for f in inline]
+
+
+def _explain(exc: Exception) -> tuple[str, str]:
+    from bot.models import AllModelsFailed, BudgetExceeded, NoModelFits
+
+    if isinstance(exc, AllModelsFailed):
+        return "Every model of the profile failed to answer.", "The providers may be down or rate-limited."
+    if isinstance(exc, BudgetExceeded):
+        return "The model budget is spent, so no model was called.", "Ask the operator to raise `budgets`."
+    if isinstance(exc, NoModelFits):
+        return "A part of the change is larger than every configured window.", "Configure a model with a larger window."
+    if isinstance(exc, ConfigError):
+        return "The repository's configuration is invalid, so no model was called.", "Fix `.github/model-routing.yml`."
+    return "The model's answer did not fit the review format, even after one repair request.", "This is usually passing."
+
+
+async def _report_failure(ctx: Context, pull: PullInfo, exc: Exception, result: JobResult) -> None:
+    """One comment per pull request (edited on each failure) says what went wrong."""
+    what, fix = _explain(exc)
+    mark = marker("review-failed", pr=pull.number)
+    body = render("comments/review_failed.md.j2", mark=mark, sha=pull.head_sha, what=what,
+                  detail=str(exc).replace("```", "'''")[:DETAIL_CHARS], fix=fix)
+    written = await upsert_comment(ctx, pull.number, mark, neutralise(body, secret_values(ctx.config)))
+    result.outcome, result.detail = "failed", f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
+    result.url = str(written.get("html_url") or "")
+    ctx.log.warning("review: #%s failed: %s", pull.number, result.detail)
+
+
+async def answer(ctx: Context, number: int, question: str, asker: str) -> None:
+    """One reply comment answering the question from the ``ask`` phase's profile."""
+    from bot.ask_context import assemble_ask
+    from bot.models import ModelError
+
+    async with ctx.job("ask", f"#{number}") as result:
+        if not question:
+            await reply(ctx, "ask", render("comments/ask.md.j2", question="(none)", footer=footer([]),
+                                           error="write the question after `/ask`, e.g. `/ask where is the retry policy?`"))
+            result.outcome, result.detail = "skipped", "no question"
+            return
+        try:
+            models = ctx.models(ctx.job_id("ask", f"#{number}"), "ask")
+            inp = await assemble_ask(ctx, number, question, asker, models)
+            model = await models.complete("ask", inp.messages, labels=inp.labels)
+        except (ModelError, ConfigError) as exc:
+            what, fix = _explain(exc)
+            written = await reply(ctx, "ask", render("comments/ask.md.j2", question=question, footer=footer([]),
+                                                     error=f"{what} {fix}"))
+            result.outcome, result.detail = "failed", f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
+            result.url = str(written.get("html_url") or "")
+            return
+        result.add_model(model)
+        body = render("comments/ask.md.j2", question=question, answer=model.text, error="",
+                      c=inp.coverage, footer=footer([model]))
+        written = await reply(ctx, "ask", body)
+        result.url = str(written.get("html_url") or "")

@@ -1,0 +1,135 @@
+"""Redis for real: the delivery store contract on both backends (the same redelivery rules and
+compare-and-set claims), and one delivery through two worker processes sharing Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config
+from bot.deliveries import DONE, FAILED, PENDING, SKIPPED, DeliveryStore, NewDelivery, open_store
+from bot.queue import JobQueue, make_huey
+from bot.server import create_app
+from bot.settings import Settings
+from tests.conftest import FAST_RETRY
+from tests.fakes.github import FakeGitHub
+from tests.serving import (
+    Served, bot_comments, comment_posts, help_comment, redis_server, start_worker, stop_worker,
+    wait_status, wait_until, worker_env,
+)
+from tests.test_queue import FAST, deliver
+
+
+@pytest.fixture(scope="module")
+def _redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from redis_server(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def redis_url(_redis: str) -> str:
+    import redis
+
+    with redis.Redis.from_url(_redis) as client:
+        client.flushall()
+    return _redis
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryStore]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    opened = open_store(tmp_path, url, grace_s=60)
+    assert opened.backend == request.param
+    yield opened
+    opened.close()
+
+
+def new(delivery_id: str, status: str = PENDING) -> NewDelivery:
+    return NewDelivery(delivery_id, "issues", "opened", "octo/widgets", b'{"action": "opened"}', status)
+
+
+def test_redeliveries_follow_the_same_rules_on_both_backends(store: DeliveryStore) -> None:
+    # new, duplicate in the same batch, skipped (no handler)
+    assert store.record_many([new("a"), new("a"), new("s", SKIPPED)]) == [True, False, False]
+    stored = store.get("a")
+    assert stored is not None and stored.status == PENDING and stored.payload == b'{"action": "opened"}'
+    assert (stored.event, stored.action, stored.repo, stored.attempts) == ("issues", "opened", "octo/widgets", 0)
+    assert store.get("missing") is None
+
+    running = store.claim("a", "t1", 60)
+    assert running is not None and running.status == "running" and running.attempts == 1
+    assert running.claim == "t1" and running.lease_until is not None
+    assert store.claim("a", "t2", 60) is None  # compare-and-set: held
+    assert store.heartbeat("a", "t1", 60) and not store.heartbeat("a", "t2", 60)
+    assert store.record_many([new("a")]) == [False]  # redelivered while running: nothing
+    assert not store.finish("a", "t2", DONE)
+    assert store.finish("a", "t1", FAILED, "boom")
+    failed = store.get("a")
+    assert failed is not None and failed.status == FAILED and failed.error == "boom" and failed.finished_at
+
+    assert store.record_many([new("a")]) == [True]  # a failed delivery runs again
+    again = store.get("a")
+    assert again is not None and (again.status, again.attempts, again.error, again.claim) == (PENDING, 0, None, None)
+    assert store.claim("a", "t3", 60) is not None and store.finish("a", "t3", DONE)
+    assert store.record_many([new("a")]) == [False]  # a done one does not
+    assert store.get("a").status == DONE  # type: ignore[union-attr]
+    assert store.claim("a", "t4", 60) is None
+
+    assert store.record_many([new("s", SKIPPED)]) == [False]
+    assert store.record_many([new("s")]) == [True]  # skipped before a handler existed: runs now
+
+    # release: back to pending, due for the reaper when its recheck time passes
+    assert store.claim("s", "t5", 60) is not None
+    assert store.release("s", "t5", "GitHub 502", recheck_in=0)
+    released = store.get("s")
+    assert released is not None and (released.status, released.error, released.claim) == (PENDING, "GitHub 502", None)
+    time.sleep(0.01)
+    assert store.stale() == ["s"]
+    assert store.stale() == []  # pushed `grace` ahead: a second reaper does not re-enqueue it
+
+    # a worker that stops heart-beating loses its claim to the next one
+    assert store.claim("s", "dead", 0.05) is not None
+    time.sleep(0.1)
+    assert store.stale() == ["s"]
+    assert store.claim("s", "t6", 60) is not None
+    assert not store.heartbeat("s", "dead", 60) and not store.finish("s", "dead", DONE)
+    assert store.finish("s", "t6", DONE)
+
+    assert store.record_many([new("b"), new("c", SKIPPED)]) == [True, False]
+    assert store.counts() == {("issues", DONE): 2, ("issues", PENDING): 1, ("issues", SKIPPED): 1}
+    assert store.ping() and store.prune() == 0
+
+
+def test_one_delivery_through_two_worker_processes_sharing_redis_runs_once(
+        app_settings: Settings, make_config: Callable[..., Config], github: FakeGitHub,
+        redis_url: str, tmp_path: Path) -> None:
+    settings = dataclasses.replace(app_settings, redis_url=redis_url)
+    number, body = help_comment(github)
+    env = worker_env(settings)
+    logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+    workers = [start_worker(env, log, workers=2) for log in logs]
+    try:
+        wait_until(lambda: all("Huey consumer started" in log.read_text() for log in logs), 30,
+                   "both workers to start")
+        github.set_latency(0.1)  # the job takes a while, so the duplicates overlap it
+        app = create_app(settings, make_config(), workers=0, options=FAST, retry=FAST_RETRY)
+        with Served(app) as served:
+            replies = deliver(served.url, body, "shared-1", times=20)
+            assert sorted(r.json()["status"] for r in replies) == ["duplicate"] * 19 + ["queued"]
+            store = served_store(settings)
+            JobQueue(make_huey(settings), store).enqueue(["shared-1"] * 12)  # stray duplicates
+            done = wait_status(store, "shared-1", timeout=30)
+            wait_until(lambda: JobQueue(make_huey(settings), store).pending() == 0, 10, "the queue to drain")
+    finally:
+        stop_worker(*workers)
+    assert done.status == DONE and done.attempts == 1, [log.read_text()[-2000:] for log in logs]
+    assert len(bot_comments(github, number)) == 1 and comment_posts(github, number) == 1
+    # both processes took entries of this delivery off the shared queue; one ran it
+    assert all("Executing bot.queue.run_delivery" in log.read_text() for log in logs)
+
+
+def served_store(settings: Settings) -> DeliveryStore:
+    return open_store(settings.data_dir, settings.redis_url)

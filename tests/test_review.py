@@ -1,0 +1,291 @@
+"""Phase 3 end to end: a large pull request gets one review from the massive-context profile.
+
+Every test runs the real dispatcher against the fake GitHub and the fake LLM, with events built
+from GitHub's own example payloads. The generated pull request has 400 files and 30,000 changed
+lines: 300 modified files (two hunks each) and 100 added ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from bot import catalog
+from bot.config import Config
+from bot.dispatch import Dispatcher, Outcome
+from bot.events import Event
+from bot.settings import Settings
+from tests.conftest import TEST_MODELS
+from tests.fakes.fixtures import payload
+from tests.fakes.github import FakeGitHub
+from tests.fakes.llm import FakeLLM
+
+REPO = "acme/engine"
+MODIFIED, ADDED = 300, 100
+DIFF_PIECE = re.compile(r"^### Diff of `([^`]+)`", re.MULTILINE)
+COVERAGE_TOKENS = re.compile(r"; ([\d,]+) tokens read")
+
+
+def base_file(i: int) -> str:
+    return "".join(f"value_{i}_{j} = {j}\n" for j in range(1, 41))
+
+
+def head_file(i: int) -> str:
+    """Two hunks: 30 lines added after line 20 (head lines 21-50) and 30 at the end (71-100)."""
+    lines = base_file(i).splitlines(keepends=True)
+    middle = [f"inserted_{i}_{k} = {k}\n" for k in range(30)]
+    end = [f"appended_{i}_{k} = {k}\n" for k in range(30)]
+    return "".join(lines[:20] + middle + lines[20:] + end)
+
+
+def modified_path(i: int) -> str:
+    return f"src/pkg{i % 20}/mod{i:03d}.py"
+
+
+def seed_large(github: FakeGitHub, *, draft: bool = False, head_repo: str | None = None) -> tuple[int, dict[str, Any]]:
+    """The repository and the 400-file pull request; -> (number, the pull_request fields)."""
+    base = {modified_path(i): base_file(i) for i in range(MODIFIED)}
+    base["README.md"] = "# Engine\n"
+    github.create_repo(REPO, base, roles={"alice": "write", "mallory": "read"})
+    changes: dict[str, str | bytes | None] = {modified_path(i): head_file(i) for i in range(MODIFIED)}
+    changes.update({f"lib/new{i:03d}.py": "".join(f"added_{i}_{k} = {k}\n" for k in range(120)) for i in range(ADDED)})
+    if head_repo:
+        github.create_repo(head_repo, base, roles={})
+    pull = github.open_pull(REPO, "feature", changes, title="Rework the engine", draft=draft, head_repo=head_repo)
+    return pull.number, pull_fields(pull, MODIFIED * 60 + ADDED * 120, 0, MODIFIED + ADDED, draft, head_repo)
+
+
+def seed_small(github: FakeGitHub) -> tuple[int, dict[str, Any]]:
+    github.create_repo(REPO, {"src/a.py": base_file(1), "README.md": "# Engine\n"}, roles={"alice": "write"})
+    pull = github.open_pull(REPO, "small", {"src/a.py": head_file(1)}, title="A small change")
+    return pull.number, pull_fields(pull, 60, 0, 1, False, None)
+
+
+def pull_fields(pull: Any, additions: int, deletions: int, files: int, draft: bool, head_repo: str | None) -> dict[str, Any]:
+    return {"number": pull.number, "draft": draft, "state": "open", "additions": additions,
+            "deletions": deletions, "changed_files": files, "title": "Rework the engine",
+            "head": {"sha": pull.last_head, "ref": pull.head_ref, "repo": {"full_name": head_repo or REPO}},
+            "base": {"ref": "main", "repo": {"full_name": REPO}}}
+
+
+def pr_event(fields: dict[str, Any], action: str = "opened", delivery: str = "d-pr", **extra: Any) -> Event:
+    body = payload("pull_request", action, repo=REPO, sender="alice", pull_request=fields, **extra)
+    return Event("pull_request", body, delivery)
+
+
+def comment_event(github: FakeGitHub, number: int, text: str, *, pr: bool, delivery: str = "d-comment") -> Event:
+    comment = github.add_comment(REPO, number, text, user="alice")
+    issue: dict[str, Any] = {"number": number, "title": "Rework the engine"}
+    if pr:
+        issue["pull_request"] = {"url": f"{github.url}/repos/{REPO}/pulls/{number}"}
+    body = payload("issue_comment", "created", repo=REPO, sender="alice", issue=issue,
+                   comment={"id": comment.id, "body": text, "user": {"login": "alice", "type": "User"}})
+    return Event("issue_comment", body, delivery)
+
+
+def review_reply(body: dict[str, Any]) -> str:
+    """The fake model's review: a finding on a diff line of the first modified file it was shown,
+    one on a line outside the diff, one on an added file."""
+    prompt = "\n".join(str(m.get("content")) for m in body["messages"])
+    paths = DIFF_PIECE.findall(prompt)
+    modified = [p for p in paths if p.startswith("src/")]
+    added = [p for p in paths if p.startswith("lib/")]
+    findings = []
+    if modified:
+        findings += [
+            {"path": modified[0], "line": 21, "severity": "major", "message": "INLINE-FINDING off by one"},
+            {"path": modified[0], "line": 10, "severity": "minor", "message": "OUTSIDE-DIFF finding"},
+        ]
+    if added:
+        findings.append({"path": added[0], "line": 5, "severity": "nit", "message": "ADDED-FILE naming"})
+    return "```json\n" + json.dumps({"summary": "Reworks the engine.", "verdict": "minor-issues",
+                                     "findings": findings}) + "\n```"
+
+
+def run(dispatcher: Dispatcher, event: Event, **kwargs: Any) -> Outcome:
+    return asyncio.run(dispatcher.dispatch(event, **kwargs))
+
+
+def files_requests(github: FakeGitHub, number: int) -> int:
+    return sum(1 for r in github.requests if r.method == "GET" and r.path == f"/repos/{REPO}/pulls/{number}/files")
+
+
+def small_window(make_config: Callable[..., Config]) -> Config:
+    profiles = {**TEST_MODELS, "massive-context": [
+        {**TEST_MODELS["massive-context"][0], "max_input_tokens": 60_000},
+        {**TEST_MODELS["massive-context"][1], "max_input_tokens": 50_000},
+    ]}
+    return make_config(profiles=profiles)
+
+
+# -- the review ---------------------------------------------------------------------------------
+
+
+def test_large_pr_gets_one_review_from_the_massive_context_model(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, fields = seed_large(github)
+    llm.default("wide-a", review_reply)
+    dispatcher = make_dispatcher(settings)
+
+    outcome = run(dispatcher, pr_event(fields))
+
+    assert llm.models_called() == ["wide-a"]
+    [review] = github.reviews(REPO, number)
+    assert review.state == "COMMENTED"
+    [posted] = [r for r in github.writes() if r.path.endswith(f"/pulls/{number}/reviews")]
+    assert posted.json["event"] == "COMMENT" and posted.json["commit_id"] == fields["head"]["sha"]
+    # inline: only the findings on right-side diff lines; every one on a valid line
+    placed = {(c.path, c.line, c.side) for c in review.comments}
+    assert placed == {(modified_path(0), 21, "RIGHT"), ("lib/new000.py", 5, "RIGHT")}
+    body = review.body
+    assert f"<!-- model-routing:review pr={number} sha={fields['head']['sha']} -->" in body
+    assert "OUTSIDE-DIFF finding _(not inline: line 10 is not part of the diff)_" in body
+    assert "INLINE-FINDING" not in body
+    # coverage: every file, every changed line, the head versions, and the tokens sent
+    assert "**Coverage:** 400 of 400 changed files read (30,000 changed lines), the whole head version of 300 of them" in body
+    [sent] = llm.requests
+    counted = catalog.count_tokens(sent["messages"], "openai/wide-a")
+    reported = int(COVERAGE_TOKENS.search(body).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert abs(reported - counted) <= 0.02 * counted, (reported, counted)
+    assert "1,048,576-token window" in body and "chunks" not in body
+    assert "**massive-context** · `openai/wide-a`" in body
+    # the file list read to the end at 100 a page, never the diff media type
+    assert files_requests(github, number) == 4
+    assert not any("diff" in r.headers.get("accept", "") for r in github.requests)
+    [result] = outcome.results
+    assert (result.phase, result.outcome, result.model) == ("review", "ok", "openai/wide-a")
+
+
+def test_the_same_head_sha_is_reviewed_once(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, fields = seed_large(github)
+    llm.default("wide-a", review_reply)
+    dispatcher = make_dispatcher(settings)
+    run(dispatcher, pr_event(fields, delivery="d-1"))
+    writes, calls = len(github.writes()), len(llm.requests)
+
+    outcome = run(dispatcher, pr_event(fields, action="synchronize", delivery="d-2"))
+
+    assert len(github.writes()) == writes and len(llm.requests) == calls
+    assert len(github.reviews(REPO, number)) == 1
+    [result] = outcome.results
+    assert result.outcome == "skipped" and "already reviewed" in result.detail
+
+
+def test_small_pr_is_reviewed_only_on_request(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, fields = seed_small(github)
+    llm.default("wide-a", review_reply)
+    dispatcher = make_dispatcher(settings)
+
+    run(dispatcher, pr_event(fields))
+    assert llm.requests == [] and github.writes() == []
+
+    outcome = run(dispatcher, comment_event(github, number, "/review", pr=True))
+
+    [review] = github.reviews(REPO, number)
+    assert review.state == "COMMENTED" and "`/review` from alice" in review.body
+    assert "**Coverage:** 1 of 1 changed files read (60 changed lines)" in review.body
+    assert [(c.path, c.line) for c in review.comments] == [("src/a.py", 21)]
+    assert [r.phase for r in outcome.results] == ["review"]
+
+
+def test_draft_pr_is_skipped(github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any) -> None:
+    _, fields = seed_large(github, draft=True)
+    outcome = run(make_dispatcher(settings), pr_event(fields))
+    assert llm.requests == [] and github.writes() == [] and outcome.results == []
+
+
+def test_a_switched_off_action_is_skipped(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config]
+) -> None:
+    _, fields = seed_large(github)
+    config = make_config(triggers={"review_on": ["opened"]})
+    run(make_dispatcher(settings, config), pr_event(fields, action="synchronize"))
+    assert llm.requests == [] and github.writes() == []
+
+
+def test_bigger_than_the_window_is_chunked_and_keeps_the_worst_verdict(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config]
+) -> None:
+    number, fields = seed_large(github)
+    worst = modified_path(7)
+
+    def reply(body: dict[str, Any]) -> str:
+        prompt = "\n".join(str(m.get("content")) for m in body["messages"])
+        paths = DIFF_PIECE.findall(prompt)
+        if worst in paths:  # one chunk finds something critical yet calls itself fine
+            data = {"summary": "CRITICAL-CHUNK", "verdict": "looks-good",
+                    "findings": [{"path": worst, "line": 22, "severity": "critical", "message": "DATA-LOSS"}]}
+        else:
+            data = {"summary": "fine", "verdict": "minor-issues",
+                    "findings": [{"path": paths[0], "line": None, "severity": "nit", "message": f"NIT {paths[0]}"}]}
+        return json.dumps(data)
+
+    llm.default("wide-a", reply)
+    run(make_dispatcher(settings, small_window(make_config)), pr_event(fields))
+
+    calls = len(llm.requests)
+    assert calls > 1 and set(llm.models_called()) == {"wide-a"}
+    for sent in llm.requests:  # every chunk fits the small window with the reserve
+        assert catalog.count_tokens(sent["messages"], "openai/wide-a") + 16_000 <= 60_000
+    shown = [p for sent in llm.requests for m in sent["messages"] for p in DIFF_PIECE.findall(str(m["content"]))]
+    assert set(shown) == {modified_path(i) for i in range(MODIFIED)} | {f"lib/new{i:03d}.py" for i in range(ADDED)}
+    [review] = github.reviews(REPO, number)
+    assert review.body.splitlines()[1].endswith(": blocking issues")
+    assert f"reviewed in {calls} chunks" in review.body and f"in {calls} chunks" in review.body
+    assert "**Coverage:** 400 of 400 changed files read (30,000 changed lines), the repository tree" in review.body
+    assert [(c.path, c.line) for c in review.comments if "DATA-LOSS" in c.body] == [(worst, 22)]
+
+
+def test_dry_run_plans_one_review_naming_the_model_and_coverage(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, fields = seed_large(github)
+    llm.default("wide-a", review_reply)
+    printed: list[str] = []
+
+    outcome = run(make_dispatcher(settings), pr_event(fields), dry_run=True, emit=printed.append)
+
+    assert github.writes() == []
+    [planned] = [json.loads(line) for line in printed]
+    assert planned["method"] == "POST" and planned["path"] == f"/repos/{REPO}/pulls/{number}/reviews"
+    assert planned["body"]["event"] == "COMMENT"
+    assert "`openai/wide-a`" in planned["body"]["body"] and "**massive-context**" in planned["body"]["body"]
+    assert "**Coverage:** 400 of 400 changed files read" in planned["body"]["body"]
+    assert outcome.planned_writes == [planned]
+
+
+def test_ask_replies_once_from_the_massive_context_profile(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    github.create_repo(REPO, {modified_path(i): base_file(i) for i in range(5)} | {"README.md": "# Engine\n"},
+                       roles={"alice": "write"})
+    number = github.add_issue(REPO, "How do values work?", "Asking for a friend.", user="alice").number
+    llm.default("wide-a", "ANSWER: values count from one.")
+    dispatcher = make_dispatcher(settings)
+    event = comment_event(github, number, f"/ask what does `{modified_path(3)}` hold?", pr=False)
+
+    run(dispatcher, event)
+    run(dispatcher, Event(event.name, event.payload, "d-again"))  # a redelivery edits, never adds
+
+    replies = [c.body for c in github.comments(REPO, number) if "ANSWER" in c.body]
+    assert len(replies) == 1 and "**Coverage:**" in replies[0] and "`openai/wide-a`" in replies[0]
+    assert llm.models_called() == ["wide-a", "wide-a"]
+    assert "value_3_40 = 40" in llm.prompts("wide-a")[0]  # the file the question names was read
+
+
+def test_fork_pr_in_action_mode_says_it_cannot(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    _, fields = seed_large(github, head_repo="mallory/engine")
+    outcome = run(make_dispatcher(settings), pr_event(fields))
+    assert llm.requests == [] and github.writes() == []
+    [result] = outcome.results
+    assert result.outcome == "skipped" and "fork" in result.detail

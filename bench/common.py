@@ -36,6 +36,13 @@ if str(REPO) not in sys.path:  # the benchmarks import bot.* and tests.fakes.*
     sys.path.insert(0, str(REPO))
 
 
+def in_venv(script: str) -> None:
+    """Re-run ``script`` with the checkout's venv interpreter when started with another one, so
+    every benchmark runs as ``bench/<name>`` and measures the bot as installed there."""
+    if Path(sys.prefix).resolve() != (REPO / ".venv").resolve() and PYTHON.exists():
+        os.execv(str(PYTHON), [str(PYTHON), script, *sys.argv[1:]])
+
+
 # ---------------------------------------------------------------------------- statistics
 
 

@@ -292,3 +292,28 @@ def start_bench_llm() -> BenchLLM:
     llm = BenchLLM()
     llm.start()
     return llm
+
+
+def template(path: str) -> str:
+    """A request path with SHAs and numbers generalised: /git/blobs/{x}, /issues/{x}/comments."""
+    import re
+
+    return re.sub(r"/(?:[0-9a-f]{40}|\d+)(?=/|$)", "/{x}", path)
+
+
+def dependency_depth(calls: list[Timed], gap: float = 0.015) -> int:
+    """Sequential round trips counting a bounded fan-out once: requests of the same kind that each
+    start within ``gap`` of the previous ones' end (a semaphore handing on its slot) form one
+    step, so what remains is the chain the requests' dependencies impose."""
+    groups: list[Timed] = []
+    open_groups: dict[str, Timed] = {}
+    for call in sorted(calls, key=lambda c: c.start):
+        key = f"{call.method} {template(call.path)}"
+        group = open_groups.get(key)
+        if group is not None and call.start <= group.end + gap:
+            group.end = max(group.end, call.end)
+            continue
+        group = Timed(call.method, key, call.start, call.end, call.status)
+        open_groups[key] = group
+        groups.append(group)
+    return sequential_depth(groups)

@@ -33,6 +33,7 @@ from bot.runner import (
     describe_error,
     dispatch_once,
     failed,
+    heading,
     load_event,
     require_auth,
     result_summary,
@@ -179,8 +180,10 @@ def outputs(handled: bool, outcome: str, reason: str = "", results: list[JobResu
 
 
 def _nothing(event: Event, reason: str, env: Mapping[str, str], outcome: str = "skipped") -> int:
+    from bot.dispatch import Outcome
+
     log.info("%s: nothing to do (%s)", event.key, reason)
-    write_summary(f"### Model Routing Bot: `{event.key}` on {event.repo or '?'}\n\nNothing to do: {reason}.\n", env)
+    write_summary(result_summary(event, Outcome(False, reason)), env)
     write_outputs(outputs(False, outcome, reason), env)
     return EXIT_OK
 
@@ -207,7 +210,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
 
     if not router.handles(event.name, event.action):
         return _nothing(event, f"no handler for {event.key}", env)
-    if event.sender_is_bot:
+    if event.sender_is_bot:  # the dispatcher drops these too; here without building it
         return _nothing(event, f"ignored {event.key} from bot {event.sender}", env)
     try:
         require_auth(settings, event)
@@ -220,9 +223,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the workflow, then exit 1
         log.exception("%s failed", event.key)
         detail = describe_error(exc)
-        write_summary(
-            f"### Model Routing Bot: `{event.key}` on {event.repo or '?'}\n\n**Failed**: {detail}\n", env
-        )
+        write_summary(f"{heading(event)}\n\n**Failed**: {detail}\n", env)
         write_outputs(outputs(True, "failed", detail), env)
         return EXIT_FAILED
 

@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot import packing
+from bot.config import Phase
 from bot.packing import Count, Coverage, Piece
-from bot.pr_context import FileList, list_files, read_pull, read_tree
+from bot.pr_context import FileList, read_pull, read_tree
 from bot.repo_context import IssueThread, issue_thread
-from bot.review_context import add_extras, choose_window, diff_pieces, note_listing
+from bot.review_context import add_extras, choose_window, listed_pieces, note_listing
 from bot.templates import render
 
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.models import ModelRouter
 
-PHASE = "ask"
+PHASE: Phase = "ask"
 # words that look like paths or file names: "bot/models.py", "README.md", "`Makefile`"
 _PATHISH = re.compile(r"`([^`\s]+)`|([\w.-]+(?:/[\w.-]+)+|[\w-]+\.[A-Za-z][\w]{0,7})")
 
@@ -66,13 +67,12 @@ async def assemble_ask(ctx: Context, number: int, question: str, asker: str, rou
     if is_pull:
         thread, pull = await asyncio.gather(issue_thread(ctx, number), read_pull(ctx, number))
         ref = pull.head_sha
-        listed, tree = await asyncio.gather(list_files(ctx, pull), read_tree(ctx, ref))
+        (listed, diffs), tree = await asyncio.gather(listed_pieces(ctx, pull, count), read_tree(ctx, ref))
     else:
         ref = _default_branch(ctx)
         thread, tree = await asyncio.gather(issue_thread(ctx, number), read_tree(ctx, ref))
-        listed = FileList([])
+        listed, diffs = FileList([]), []
     files = listed.files
-    diffs = await diff_pieces(files, count)
     labels = tuple(thread.labels)
     _, window = choose_window(router, PHASE, labels, sum(p.tokens for p in diffs), reserve)
     room = window - reserve - packing.margin(window)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 PHASE = "implement"
 ESCALATE_TO = "high-reasoning"
-REASON_CHARS = 300
+REASON_CHARS = 160
 
 Reader = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 
@@ -46,13 +46,16 @@ class Attempts:
 
 
 def _brief(errors: list[str]) -> str:
-    text = errors[0] if len(errors) == 1 else f"{len(errors)} errors, first: {errors[0]}"
+    """The first error without its hint, for the ledger and the footer (the model gets all)."""
+    first = errors[0].split(" (", 1)[0]
+    text = first if len(errors) == 1 else f"{len(errors)} errors, first: {first}"
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
 async def plan_and_apply(
     router: ModelRouter,
     messages: list[dict[str, Any]],
+    done: Attempts,
     *,
     labels: list[str],
     items: Mapping[str, TreeItem],
@@ -60,23 +63,25 @@ async def plan_and_apply(
     shown: list[str],
     read: Reader,
     on_result: Callable[[ModelResult], None],
-) -> Attempts:
-    """Run the steps above. ``contents`` grows with every file read; ``shown`` lists the files
+) -> None:
+    """Run the steps above, recording them in ``done`` (so a footer can list the calls made
+    even when one raises). ``contents`` grows with every file read; ``shown`` lists the files
     the model has seen. ModelError from the first or the escalated call propagates."""
     from bot.models import InvalidOutput
 
     convo = list(messages)
     seen = set(shown)
-    done = Attempts()
     for step in ("first", "repair", "escalate"):
         options: dict[str, Any] = {}
         if step == "repair":
             options = {"profile": done.results[0].profile if done.results else None,
                        "reason": f"repair request: edits did not apply: {_brief(done.errors[-1])}"}
         elif step == "escalate":
-            why = f"edits failed to apply twice: {_brief(done.errors[-1])}"
-            options = {"profile": ESCALATE_TO, "reason": f"escalated: {why}"}
-            done.switch = f"Switched to `{ESCALATE_TO}` mid-task: {why}"
+            options = {"profile": ESCALATE_TO,
+                       "reason": f"escalated: edits failed to apply twice: {_brief(done.errors[-1])}"}
+            before = done.results[0].profile if done.results else "the first profile"
+            done.switch = (f"Switched to `{ESCALATE_TO}` mid-task: the edits of `{before}` did not apply, "
+                           "even after one repair request.")
         try:
             result = await router.complete(PHASE, convo, labels=labels, response_model=EditPlan, **options)
         except InvalidOutput as exc:
@@ -97,7 +102,7 @@ async def plan_and_apply(
         applied = apply_plan(plan, items, contents)
         if not applied.errors:
             done.plan, done.applied = plan, applied
-            return done
+            return
         done.errors.append(applied.errors)
         unseen = [p for p in files_to_read(plan, items) if p not in seen and decoded(contents.get(p)) is not None]
         seen.update(unseen)
@@ -106,4 +111,3 @@ async def plan_and_apply(
             {"role": "assistant", "content": result.text},
             repair_message(applied.errors, files, escalated=step == "repair"),
         ]
-    return done

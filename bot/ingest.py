@@ -2,9 +2,10 @@
 
 Request handlers hand their ``NewDelivery`` to a single writer thread and await a future. The
 writer takes everything that queued up while it was busy, stores the whole batch in one
-transaction (``DeliveryStore.record_many``), enqueues the ids that are owed a run, and resolves
-the batch's futures with one hop back to the event loop. Under load the batches grow by
-themselves, so the cost of the commit is shared by every request that waited for it.
+transaction (``DeliveryStore.record_many``), resolves the batch's futures with one hop back to
+the event loop, and then enqueues the ids that are owed a run, in one write. Under load the
+batches grow by themselves, so the cost of the commit is shared by every request that waited
+for it.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Ingest:
 
     def _commit(self, batch: list[_Item]) -> None:
         outcomes: list[str | BaseException]
+        due: list[str] = []
         try:
             owed = self.store.record_many([item.record for item in batch])
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
@@ -88,13 +90,9 @@ class Ingest:
         else:
             self.batches += 1
             self.records += len(batch)
-            ids = [item.record.id for item, due in zip(batch, owed) if due]
-            if ids:
-                try:
-                    self.enqueue(ids)
-                except Exception:  # noqa: BLE001 - stored is what the 202 promises
-                    log.exception("enqueue failed; the reaper will re-enqueue %d deliveries", len(ids))
-            outcomes = [_status(item.record, due) for item, due in zip(batch, owed)]
+            due = [item.record.id for item, flag in zip(batch, owed) if flag]
+            outcomes = [_status(item.record, flag) for item, flag in zip(batch, owed)]
+        # answer first: stored is what the 202 promises; the queue entry is only the wake-up
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[str], str | BaseException]]] = {}
         for item, outcome in zip(batch, outcomes):
             by_loop.setdefault(item.loop, []).append((item.future, outcome))
@@ -103,6 +101,11 @@ class Ingest:
                 loop.call_soon_threadsafe(_resolve, results)  # one hop per batch
             except RuntimeError:  # that loop is closed: nobody is waiting any more
                 pass
+        if due:
+            try:
+                self.enqueue(due)
+            except Exception:  # noqa: BLE001 - the record is durable; the reaper re-enqueues it
+                log.exception("enqueue failed; the reaper will re-enqueue %d deliveries", len(due))
 
 
 def _status(record: NewDelivery, owed: bool) -> str:

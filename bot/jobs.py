@@ -114,8 +114,11 @@ class JobRunner:
         self._stop_at = time.monotonic() + self.options.drain_s
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def _count(self, outcome: str) -> str:
         with self._lock:

@@ -52,14 +52,14 @@ class Exposition:
         return "\n".join(self.lines) + "\n"
 
 
-def collect(services: Services, ingest: Ingest, edge: EdgeMetrics) -> str:
+def collect(services: Services, ingest: Ingest, answers: Mapping[tuple[str, str], int]) -> str:
     """Blocking (storage reads): call it from a thread."""
     out = Exposition()
     counts = services.store.counts()
     out.family("model_routing_deliveries", "gauge", "Stored webhook deliveries by event and status.",
                (({"event": e, "status": s}, n) for (e, s), n in sorted(counts.items())))
     out.family("model_routing_webhooks", "counter", "Webhook answers of this process by event and result.",
-               (({"event": e, "result": r}, n) for (e, r), n in sorted(edge.answers.items())), "_total")
+               (({"event": e, "result": r}, n) for (e, r), n in sorted(answers.items())), "_total")
     out.family("model_routing_ingest_batches", "counter", "Group commits of deliveries by this process.",
                [({}, ingest.batches)], "_total")
     out.family("model_routing_ingest_records", "counter", "Deliveries stored by those group commits.",

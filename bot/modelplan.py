@@ -108,7 +108,7 @@ def _routed(config: Config, phase: str, labels: list[str], tokens: int) -> tuple
         if _matches(rule.when, phase, labels, tokens):
             return rule.profile, f"phase {phase} -> {rule.profile} (rule {number}: {describe_when(rule.when)})"
     if phase in config.phases:
-        return config.phases[phase], f"phase {phase} -> {config.phases[phase]} (phases)"  # type: ignore[index]
+        return config.phases[phase], f"phase {phase} -> {config.phases[phase]} (phases)"
     chosen = DEFAULT_PHASES[phase]  # type: ignore[index]
     return chosen, f"phase {phase} -> {chosen} (built-in default)"
 

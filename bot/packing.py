@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -75,7 +76,7 @@ def numbered_patch(patch: str) -> str:
         if match:
             line = int(match.group(1))
             out.append(raw)
-        elif raw.startswith("-") or raw.startswith("\\"):
+        elif raw.startswith(("-", "\\")):
             out.append(f"{'':>6} {raw}")
         else:
             out.append(f"{line:>6} {raw}")
@@ -162,18 +163,18 @@ def head_candidates(files: Sequence[ChangedFile], tree: dict[str, TreeFile]) -> 
     """Changed files whose whole head version adds to their diff (an added file's diff already
     is the whole file), smallest first so most files get their context; and why others not."""
     chosen: list[TreeFile] = []
-    skipped: dict[str, int] = {}
+    skipped: Counter[str] = Counter()
     for f in files:
-        if f.status == "removed" or f.status == "added" or f.patch is None:
+        if f.status in ("removed", "added") or f.patch is None:
             continue
         entry = tree.get(f.path)
         if entry is None:
-            skipped["not in the head's tree listing"] = skipped.get("not in the head's tree listing", 0) + 1
+            skipped["not in the head's tree listing"] += 1
         elif entry.size > MAX_CONTENT_BYTES:
-            skipped[f"larger than {MAX_CONTENT_BYTES // 1000} KB"] = skipped.get(f"larger than {MAX_CONTENT_BYTES // 1000} KB", 0) + 1
+            skipped[f"larger than {MAX_CONTENT_BYTES // 1000} KB"] += 1
         else:
             chosen.append(entry)
-    return sorted(chosen, key=lambda t: (t.size, t.path)), skipped
+    return sorted(chosen, key=lambda t: (t.size, t.path)), dict(skipped)
 
 
 def _stem(path: str) -> str:

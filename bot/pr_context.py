@@ -21,6 +21,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.github import get_json
@@ -56,10 +57,6 @@ class PullInfo:
     @property
     def changed_lines(self) -> int:
         return self.additions + self.deletions
-
-    @property
-    def is_fork(self) -> bool:
-        return bool(self.head_repo) and self.head_repo.lower() != self.base_repo.lower()
 
 
 def _int(value: Any) -> int:
@@ -137,18 +134,21 @@ async def bounded(limit: int, jobs: Iterable[Callable[[], Awaitable[T]]]) -> lis
     return list(await asyncio.gather(*(run(job) for job in jobs)))
 
 
-async def list_files(ctx: Context, pull: PullInfo) -> FileList:
-    """Every changed file GitHub lists, in its order (by path)."""
+async def list_files(ctx: Context, pull: PullInfo, on_page: Callable[[list[ChangedFile]], None] | None = None) -> FileList:
+    """Every changed file GitHub lists, in its order (by path). ``on_page`` sees each page's
+    files as soon as it arrives, so work on them overlaps the other pages' round trips."""
     path = f"/repos/{ctx.repo}/pulls/{pull.number}/files"
     expected = min(max(pull.changed_files, 1), MAX_LISTED_FILES)
     pages = -(-expected // PER_PAGE)
 
     async def page(n: int) -> tuple[list[dict[str, Any]], bool]:
         resp = await ctx.gh.arequest("GET", path, params={"per_page": PER_PAGE, "page": n})
-        items = resp.json()
-        return (items if isinstance(items, list) else []), 'rel="next"' in resp.headers.get("link", "")
+        items = [i for i in resp.json() or [] if isinstance(i, dict)]
+        if on_page is not None:
+            on_page([_changed_file(i) for i in items])
+        return items, 'rel="next"' in resp.headers.get("link", "")
 
-    found = await bounded(ctx.config.limits.fetch_concurrency, [lambda n=n: page(n) for n in range(1, pages + 1)])
+    found = await bounded(ctx.config.limits.fetch_concurrency, [partial(page, n) for n in range(1, pages + 1)])
     requests = pages
     items = [item for chunk, _ in found for item in chunk]
     more = found[-1][1] if found else False
@@ -157,7 +157,7 @@ async def list_files(ctx: Context, pull: PullInfo) -> FileList:
         chunk, more = await page(pages)
         requests += 1
         items += chunk
-    files = [_changed_file(i) for i in items[:MAX_LISTED_FILES] if isinstance(i, dict)]
+    files = [_changed_file(i) for i in items[:MAX_LISTED_FILES]]
     return FileList(files, not_listed=max(0, pull.changed_files - len(files)), requests=requests)
 
 
@@ -217,5 +217,5 @@ async def read_texts(ctx: Context, wanted: list[tuple[str, str]]) -> dict[str, s
     async def one(sha: str) -> str | None:
         return decode_text(await read_blob(ctx, sha))
 
-    texts = await bounded(ctx.config.limits.fetch_concurrency, [lambda s=sha: one(s) for _, sha in wanted])
+    texts = await bounded(ctx.config.limits.fetch_concurrency, [partial(one, sha) for _, sha in wanted])
     return {path: text for (path, _), text in zip(wanted, texts)}

@@ -23,6 +23,7 @@ from typing import Any
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer, Worker
+from huey.storage import RedisStorage, SqliteStorage
 
 from bot.deliveries import DeliveryStore
 from bot.jobs import JobOptions
@@ -105,8 +106,19 @@ class JobQueue:
         self._handler = handler
 
     def enqueue(self, ids: Sequence[str]) -> None:
-        for delivery_id in ids:
-            self.task(delivery_id)
+        """All of a batch in one write: one SQLite transaction or one LPUSH. Other storages
+        (none configured today) get huey's one-by-one enqueue."""
+        storage = self.huey.storage
+        messages = [self.huey.serialize_task(self.task.s(delivery_id)) for delivery_id in ids]
+        if isinstance(storage, SqliteStorage):
+            rows = [(storage.name, storage.to_blob(m), 0) for m in messages]
+            with storage.db(commit=True) as cursor:
+                cursor.executemany("insert into task (queue, data, priority) values (?, ?, ?)", rows)
+        elif isinstance(storage, RedisStorage) and messages:
+            storage.conn.lpush(storage.queue_key, *messages)
+        else:
+            for delivery_id in ids:
+                self.task(delivery_id)
         self.wake.notify()
 
     def retry_later(self, delivery_id: str, delay: float) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot import packing, structured
+from bot.config import Phase
 from bot.diffmap import DiffMap
 from bot.findings import ReviewReply
 from bot.packing import Count, Coverage, Piece
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from bot.context import Context
     from bot.models import ModelRouter
 
-PHASE = "review"
+PHASE: Phase = "review"
 ESCALATION_PROFILE = "massive-context"
 COUNT_BATCHES = 4  # worker threads for counting: the tokenizer releases the GIL
 
@@ -67,13 +68,17 @@ class ReviewInput:
         return len(self.prompts) > 1
 
 
+def _count_batch(count: Count, texts: Sequence[str]) -> list[int]:
+    return [count(t) for t in texts]
+
+
 async def count_all(count: Count, texts: Sequence[str]) -> list[int]:
     """Token counts of many texts, in a few worker threads (never on the event loop)."""
     if not texts:
         return []
     size = -(-len(texts) // COUNT_BATCHES)
     batches = [texts[i : i + size] for i in range(0, len(texts), size)]
-    counted = await asyncio.gather(*(asyncio.to_thread(lambda b=b: [count(t) for t in b]) for b in batches))
+    counted = await asyncio.gather(*(asyncio.to_thread(_count_batch, count, b) for b in batches))
     return [n for batch in counted for n in batch]
 
 
@@ -89,12 +94,26 @@ def content_text(kind: str, path: str, text: str) -> str:
                   additions=0, deletions=0, part="", body=body, fence=packing.fence_for(body))
 
 
-async def diff_pieces(files: Sequence[ChangedFile], count: Count) -> list[Piece]:
-    bodies = [packing.numbered_patch(f.patch) if f.patch is not None else None for f in files]
-    texts = await asyncio.to_thread(lambda: [diff_text(f, b) for f, b in zip(files, bodies)])
-    tokens = await count_all(count, texts)
-    return [Piece("diff", f.path, t, n, f.additions + f.deletions if f.patch is not None else 0)
-            for f, t, n in zip(files, texts, tokens)]
+def diff_pieces(files: Sequence[ChangedFile], count: Count) -> list[Piece]:
+    """Each file's diff as the prompt shows it (numbered), counted. CPU work: run it in a thread."""
+    pieces = []
+    for f in files:
+        text = diff_text(f, packing.numbered_patch(f.patch) if f.patch is not None else None)
+        pieces.append(Piece("diff", f.path, text, count(text), f.additions + f.deletions if f.patch is not None else 0))
+    return pieces
+
+
+async def listed_pieces(ctx: Context, pull: PullInfo, count: Count) -> tuple[FileList, list[Piece]]:
+    """The file list and every file's diff piece; each page is rendered and counted in a worker
+    thread as soon as it arrives, while the other pages are still on their way."""
+    counting: list[asyncio.Future[list[Piece]]] = []
+
+    def on_page(files: list[ChangedFile]) -> None:
+        counting.append(asyncio.ensure_future(asyncio.to_thread(diff_pieces, files, count)))
+
+    listed = await list_files(ctx, pull, on_page)
+    by_path = {p.path: p for batch in await asyncio.gather(*counting) for p in batch}
+    return listed, [by_path[f.path] for f in listed.files]
 
 
 async def content_pieces(ctx: Context, count: Count, wanted: Sequence[tuple[str, TreeFile]]) -> tuple[list[Piece], int]:
@@ -128,7 +147,7 @@ def _messages(ctx: Context, pull: PullInfo, tree_text: str, tree: tuple[int, int
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def choose_window(router: ModelRouter, phase: str, labels: Sequence[str], needed: int, reserve: int) -> tuple[str, int]:
+def choose_window(router: ModelRouter, phase: Phase, labels: Sequence[str], needed: int, reserve: int) -> tuple[str, int]:
     """The routed profile's window; the widest profile's when the prompt needs more (the router
     escalates the same way; it never goes to a smaller window)."""
     profile = router.decide(phase, labels=labels).profile
@@ -143,8 +162,7 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter) -> 
     reserve = ctx.config.limits.output_reserve_tokens
     tree_task = asyncio.create_task(read_tree(ctx, pull.head_sha))
     try:
-        listed = await list_files(ctx, pull)
-        diffs = await diff_pieces(listed.files, count)
+        listed, diffs = await listed_pieces(ctx, pull, count)
         tree = await tree_task
     finally:
         tree_task.cancel()
@@ -154,7 +172,7 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter) -> 
     profile, window = choose_window(router, PHASE, pull.labels, diff_total, reserve)
     room = window - reserve - packing.margin(window)
     paths = [t.path for t in tree.files]
-    tree_text, tree_tokens, shown = await asyncio.to_thread(
+    tree_text, _, shown = await asyncio.to_thread(
         packing.tree_listing, paths, changed, int(room * packing.TREE_SHARE), count)
     tree_info = (shown, len(paths))
     # the fixed part as the router will count it: chat format and the JSON instructions included

@@ -78,9 +78,13 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ").strip()
 
 
+def heading(event: Event) -> str:
+    return f"### Model Routing Bot: `{_cell(event.key)}` on {_cell(event.repo or '?')}"
+
+
 def result_summary(event: Event, outcome: Outcome, dry_run: bool = False) -> str:
     """Markdown: one row per job (phase, profile, model, why, tokens, cost, link)."""
-    lines = [f"### Model Routing Bot: `{_cell(event.key)}` on {_cell(event.repo or '?')}", ""]
+    lines = [heading(event), ""]
     if not outcome.handled:
         lines.append(f"Nothing to do: {_cell(outcome.reason)}.")
         return "\n".join(lines) + "\n"

@@ -59,6 +59,14 @@ _HTML_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _LINK_TITLE = re.compile(r"(\]\(\s*<?[^\s)>]*>?)\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\))\s*\)")
 # A link reference definition renders as nothing, so "[//]: # (...)" is a popular comment.
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[(?!\^)[^\]\n]+\]:[^\n]*(?:\n[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\))[ \t]*)?$", re.MULTILINE)
+# Attributes are never shown as text (a title only on hover); outside code a tag keeps its name
+# and its link. Only a tag GitHub would render counts: a name, then attributes, then ">".
+_TAG_ATTRIBUTES = re.compile(r"<(?P<tag>[a-zA-Z][a-zA-Z0-9-]*)(?P<attrs>\s[^<>`]*?)(?P<end>/?)>")
+_HREF = re.compile(r"""\shref\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+# CommonMark fences: 0-3 spaces, then 3+ backticks (info string without backticks) or tildes.
+# Detection errs towards "prose": text wrongly taken for code would keep a live mention.
+_FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}(?=[^`]*$)|~{3,})")
+_CODE_SPAN = re.compile(r"(?<![`\\])(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 
@@ -84,6 +92,45 @@ def _strip_hidden_elements(text: str) -> str:
     return text
 
 
+def _closes(fence: str, line: str) -> bool:
+    """Whether ``line`` closes a code block opened by ``fence`` (same character, at least as long)."""
+    return re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*", line) is not None
+
+
+def _bare_tag(match: re.Match[str]) -> str:
+    href = _HREF.search(match.group("attrs"))
+    return f"<{match.group('tag')}{href.group(0) if href else ''}{match.group('end')}>"
+
+
+def _prose_without_attributes(chunk: str) -> str:
+    out, pos = [], 0
+    for span in _CODE_SPAN.finditer(chunk):
+        out += [_TAG_ATTRIBUTES.sub(_bare_tag, chunk[pos:span.start()]), span.group(0)]
+        pos = span.end()
+    out.append(_TAG_ATTRIBUTES.sub(_bare_tag, chunk[pos:]))
+    return "".join(out)
+
+
+def _strip_attributes(text: str) -> str:
+    """Attributes of HTML tags in prose removed; fenced code and code spans left as written
+    (an HTML snippet in a bug report is visible text)."""
+    blocks: list[tuple[bool, list[str]]] = []  # (is prose, lines)
+    fence: str | None = None
+    for line in text.split("\n"):
+        code = fence is not None
+        if fence is None and (opened := _FENCE_OPEN.match(line)):
+            fence, code = opened.group("fence"), True
+        elif fence is not None and _closes(fence, line):
+            fence = None
+        if blocks and blocks[-1][0] == (not code):
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((not code, [line]))
+    return "\n".join(
+        _prose_without_attributes("\n".join(lines)) if prose else "\n".join(lines) for prose, lines in blocks
+    )
+
+
 def clean_untrusted(text: str | None) -> str:
     """Text from GitHub users, made fit for a prompt: what people see, nothing hidden."""
     if not text:
@@ -97,6 +144,7 @@ def clean_untrusted(text: str | None) -> str:
     text = _MD_IMAGE.sub("[image]", text)
     text = _HTML_IMAGE.sub("[image]", text)
     text = _LINK_TITLE.sub(r"\1)", text)
+    text = _strip_attributes(text)
     text = _LINK_DEFINITION.sub("", text)
     text = _TRAILING_SPACE.sub("", text)
     return _BLANK_RUNS.sub("\n\n", text).strip("\n")
@@ -129,12 +177,10 @@ _SECRET_PATTERNS = [
 # Environment variables whose values are credentials, whatever the provider.
 _SECRET_ENV_NAME = re.compile(r"(API_KEY|_TOKEN|_SECRET|SECRET_ACCESS_KEY|PRIVATE_KEY|PASSWORD)$")
 
-# CommonMark fences: 0-3 spaces, then 3+ backticks (info string without backticks) or tildes.
-# Detection errs towards "prose": text wrongly taken for code would keep a live mention.
-_FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}(?=[^`]*$)|~{3,})")
-_CODE_SPAN = re.compile(r"(?<![`\\])(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)")
-# GitHub links @login and @org/team when "@" does not follow an ASCII word character (e-mail).
-_MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
+# GitHub links @login and @org/team when "@" does not follow a letter or digit (e-mail). It
+# looks for mentions in the rendered text, so "_@alice_" (emphasis) and "&#64;alice" (an
+# entity) notify too: "_" does not protect, and the entity is rewritten like a plain "@".
+_MENTION = re.compile(r"(?<![A-Za-z0-9])(?:@|&(?:#0*64|#[xX]0*40|commat);)(?=[A-Za-z0-9])")
 _LINE_COMMAND = re.compile(r"^(?P<lead>[ \t]*(?:>[ \t]*)*)(?P<command>/[A-Za-z][\w\-]*)(?=\s|$)")
 # "![" opens an image unless its "!" is escaped by an odd number of backslashes.
 _OUT_MD_IMAGE = re.compile(r"(?<!\\)((?:\\\\)*)!(?=\[)")
@@ -142,6 +188,9 @@ _OUT_HTML_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _SRC = re.compile(r"\bsrc\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.IGNORECASE)
 _PICTURE_TAGS = re.compile(r"</?(?:picture|source|video|audio)\b[^>]*>", re.IGNORECASE)
 ZERO_WIDTH_SPACE = "\u200b"
+# Bidirectional controls reorder what a reviewer sees against what the code does ("Trojan
+# Source", CVE-2021-42574); the bot never posts them, not even inside code.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def secret_values(config: Config | None = None, env: Mapping[str, str] | None = None) -> list[str]:
@@ -203,15 +252,16 @@ def _neutralise_inline(text: str) -> str:
 def neutralise(text: str, secrets: Iterable[str] = ()) -> str:
     """Text the bot is about to post, made harmless: secrets redacted everywhere; outside code
     blocks and code spans no live @mention, no slash command at a line start (it becomes a code
-    span), no image (it becomes a link). Code is left exactly as written, so a suggested change
-    keeps its ``@decorator`` and GitHub notifies nobody for a mention inside code anyway."""
-    text = redact(text, secrets)
+    span), no image (it becomes a link); bidirectional controls removed everywhere. Code is
+    otherwise left exactly as written, so a suggested change keeps its ``@decorator`` and GitHub
+    notifies nobody for a mention inside code anyway."""
+    text = _BIDI_CONTROLS.sub("", redact(text, secrets))
     out: list[str] = []
     fence: str | None = None
     for line in text.split("\n"):
         if fence is not None:
             out.append(line)
-            if re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*", line):
+            if _closes(fence, line):
                 fence = None
             continue
         opened = _FENCE_OPEN.match(line)

@@ -26,15 +26,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.config import Config, ConfigError, load_operator_config
+from bot.config import Config
 from bot.deliveries import PENDING, SKIPPED, NewDelivery
 from bot.events import parse_event
 from bot.github import RetryPolicy
 from bot.ingest import Ingest
 from bot.metrics import EdgeMetrics, collect
 from bot.queue import QueueOptions
-from bot.settings import Settings, SettingsError
-from bot.worker import Services
+from bot.settings import Settings
+from bot.worker import Services, startup
 
 log = logging.getLogger("model_routing.server")
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -157,7 +157,12 @@ async def healthz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = request.state
-    text = await asyncio.to_thread(collect, state.services, state.ingest, state.edge)
+    answers = dict(state.edge.answers)  # a copy taken on the loop, which is where it changes
+    try:
+        text = await asyncio.to_thread(collect, state.services, state.ingest, answers)
+    except Exception as exc:  # noqa: BLE001 - storage or queue down: /healthz says which
+        log.warning("metrics unavailable: %s", exc)
+        return PlainTextResponse(f"metrics unavailable: {type(exc).__name__}\n", 503)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -186,7 +191,7 @@ def create_app(
             yield {"settings": settings, "services": services, "ingest": ingest,
                    "edge": EdgeMetrics(), "dry_run": dry_run}
         finally:
-            ingest.stop()
+            await asyncio.to_thread(ingest.stop)  # commits what is still queued
             await asyncio.to_thread(services.stop)
 
     routes = [
@@ -200,15 +205,10 @@ def create_app(
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    try:
-        settings = Settings.from_env()
-        config = load_operator_config(settings.config_path)
-    except (SettingsError, ConfigError) as exc:
-        log.error("%s", exc)
+    started = startup(args, min_workers=0)
+    if started is None:
         return 2
-    if args.workers < 0:
-        log.error("--workers must be 0 or more")
-        return 2
+    settings, config = started
     app = create_app(settings, config, workers=args.workers, dry_run=args.dry_run)
     log.info("serving on http://%s:%d (queue: %s, %d worker threads%s)", args.host, args.port,
              "redis" if settings.redis_url else f"sqlite in {settings.data_dir}", args.workers,

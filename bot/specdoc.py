@@ -44,6 +44,9 @@ class EmbeddedSpec(BaseModel):
     revision: int
     spec: SpecData
     markdown: str  # the visible spec text as the bot wrote it
+    # the webhook delivery that wrote this revision: a rerun of the same delivery (a worker died
+    # after posting) finds its own work done instead of paying for a second revision
+    delivery: str = ""
 
 
 class SpecTampered(ValueError):

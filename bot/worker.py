@@ -12,13 +12,13 @@ import argparse
 import logging
 from dataclasses import dataclass
 
-from bot.config import Config, load_operator_config
+from bot.config import Config, ConfigError, load_operator_config
 from bot.deliveries import DeliveryStore, open_store
 from bot.dispatch import Dispatcher
 from bot.github import RetryPolicy
 from bot.jobs import JobRunner
 from bot.queue import JobQueue, QueueConsumer, QueueOptions, Reaper, make_huey
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("model_routing.worker")
 
@@ -84,15 +84,29 @@ class Services:
         return "redis" if self.settings.redis_url else "sqlite"
 
 
+def startup(args: argparse.Namespace, min_workers: int) -> tuple[Settings, Config] | None:
+    """Settings and operator config for ``serve`` and ``worker``, or None after logging why
+    they cannot start (the command then exits 2)."""
+    if args.workers < min_workers:
+        log.error("--workers must be at least %d", min_workers)
+        return None
+    try:
+        settings = Settings.from_env()
+        return settings, load_operator_config(settings.config_path)
+    except (SettingsError, ConfigError) as exc:
+        log.error("%s", exc)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    if args.workers < 1:
-        log.error("--workers must be at least 1")
+    started = startup(args, min_workers=1)
+    if started is None:
         return 2
+    settings, config = started
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: working the SQLite queue in %s (this machine only)",
                     settings.data_dir)
-    services = Services.build(settings, workers=args.workers, embedded=False, dry_run=args.dry_run)
+    services = Services.build(settings, config, workers=args.workers, embedded=False, dry_run=args.dry_run)
     assert services.consumer is not None
     services.start()
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.commands import Command, CommandTable
-from bot.comments import footer, is_bot_author, marker
+from bot.comments import footer, is_bot_author, marker, upsert_comment
 from bot.config import ConfigError
 from bot.edits import Change, Refusal, screen
 from bot.gitdata import (
@@ -86,12 +86,7 @@ def _secrets(ctx: Context) -> list[str]:
 
 async def _status(ctx: Context, number: int, existing: dict[str, Any] | None, text: str) -> dict[str, Any]:
     """The one status comment of this phase on the issue, created or edited."""
-    body = neutralise(f"{marker(PHASE, issue=number)}\n{text}", _secrets(ctx))
-    if existing:
-        if existing.get("body") == body:
-            return existing
-        return await ctx.writes.request("PATCH", f"/repos/{ctx.repo}/issues/comments/{existing['id']}", {"body": body})
-    return await ctx.writes.request("POST", f"/repos/{ctx.repo}/issues/{number}/comments", {"body": body})
+    return await upsert_comment(ctx, number, marker(PHASE, issue=number), neutralise(text, _secrets(ctx)), existing)
 
 
 async def implement(ctx: Context, number: int, trigger: str) -> None:
@@ -113,11 +108,12 @@ async def implement(ctx: Context, number: int, trigger: str) -> None:
                         f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, then approve again.")
             return
         found = await gather(ctx, context, spec, str((spec_comment or {}).get("html_url") or ""))
-        router = ctx.models(ctx.job_id(PHASE, f"#{number}"), PHASE)
+        attempts = Attempts()
         try:
-            attempts = await plan_and_apply(
-                router,
+            await plan_and_apply(
+                ctx.models(ctx.job_id(PHASE, f"#{number}"), PHASE),
                 messages(found, ctx.config.limits.deny_paths, ctx.config.instructions.get(PHASE, "")),
+                attempts,
                 labels=context.issue.labels,
                 items=found.base.items,
                 contents=found.contents,
@@ -126,7 +122,7 @@ async def implement(ctx: Context, number: int, trigger: str) -> None:
                 on_result=result.add_model,
             )
         except (ModelError, ConfigError) as exc:
-            await _fail(ctx, number, status, result, [f"{type(exc).__name__}: {exc}"], _explain(exc), "")
+            await _fail(ctx, number, status, result, [f"{type(exc).__name__}: {exc}"], _explain(exc), "", attempts)
             return
         if not attempts.ok:
             lines = [f"attempt {i}: {e}" for i, errors in enumerate(attempts.errors, 1) for e in errors]

@@ -5,13 +5,14 @@ Triggers: ``pull_request`` (and ``pull_request_target``) ``opened``, ``ready_for
 and its changed lines or files reach ``triggers.large_pr``; ``/review`` on a pull request by a
 writer, whatever its size. One review per head SHA, event COMMENT, never APPROVE. The change is
 read from the API only, so a fork's pull request is reviewed like any other in App mode: no code
-from it runs. In Action mode a fork's ``pull_request`` run has a read-only token and no secrets;
-the bot says so in the job summary and exits 0.
+from it runs. (In the Action, a fork's ``pull_request`` run has a read-only token and no secrets;
+``bot.action`` says so and exits 0 before any handler runs.)
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import Command, CommandTable, reply
@@ -94,13 +95,10 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
         if not _may_review(ctx, pull, reviews, result):
             return
         try:
-            found = await _review_model(ctx, pull, result)
+            inp, merged, models = await _review_model(ctx, pull, result)
         except (ModelError, ConfigError) as exc:
             await _report_failure(ctx, pull, exc, result)
             return
-        if found is None:
-            return
-        inp, merged, models = found
         body, comments = _review_body(ctx, inp, merged, models, trigger)
         if review_for(ctx, await bot_reviews(ctx, number), number, pull.head_sha):  # written meanwhile
             result.outcome, result.detail = "skipped", f"reviewed meanwhile at {pull.head_sha[:7]}"
@@ -120,18 +118,13 @@ def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], res
         result.url = str(existing.get("html_url") or "")
     elif pull.state != "open":
         result.outcome, result.detail = "skipped", f"pull request is {pull.state}"
-    elif pull.is_fork and not ctx.settings.app_auth and ctx.event.name == "pull_request":
-        result.outcome = "skipped"
-        result.detail = ("cannot review a fork's pull request from a `pull_request` workflow: GitHub gives it "
-                         "a read-only token and no secrets; install the App, or run on `pull_request_target`")
-        ctx.log.warning("review: #%s: %s", pull.number, result.detail)
     else:
         return True
     ctx.log.info("review: #%s skipped: %s", pull.number, result.detail)
     return False
 
 
-async def _review_model(ctx: Context, pull: PullInfo, result: JobResult) -> tuple[ReviewInput, ReviewReply, list[ModelResult]] | None:
+async def _review_model(ctx: Context, pull: PullInfo, result: JobResult) -> tuple[ReviewInput, ReviewReply, list[ModelResult]]:
     from bot.models import InvalidOutput
     from bot.review_context import assemble_review
 
@@ -141,7 +134,7 @@ async def _review_model(ctx: Context, pull: PullInfo, result: JobResult) -> tupl
     async def one(messages: list[dict[str, Any]]) -> ModelResult:
         return await models.complete(PHASE, messages, labels=pull.labels, response_model=ReviewReply)
 
-    answers = await bounded(CHUNK_CONCURRENCY, [lambda m=p.messages: one(m) for p in inp.prompts])
+    answers = await bounded(CHUNK_CONCURRENCY, [partial(one, p.messages) for p in inp.prompts])
     for answer_ in answers:
         result.add_model(answer_)
         if not isinstance(answer_.data, ReviewReply):  # the router validates; this guards its contract
@@ -154,11 +147,12 @@ def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: li
                  trigger: str) -> tuple[str, list[dict[str, Any]]]:
     secrets = secret_values(ctx.config)
     inline, folded = place(merged.findings, inp.diffmap)
-    values: dict[str, Any] = dict(
-        mark=review_marker(inp.pull.number, inp.pull.head_sha), sha=inp.pull.head_sha,
-        verdict=VERDICT_WORDS.get(merged.verdict, merged.verdict), summary=merged.summary, c=inp.coverage,
-        chunks=len(inp.prompts), inline=len(inline), trigger=trigger, footer=footer(models),
-    )
+    values: dict[str, Any] = {
+        "mark": review_marker(inp.pull.number, inp.pull.head_sha), "sha": inp.pull.head_sha,
+        "verdict": VERDICT_WORDS.get(merged.verdict, merged.verdict), "summary": merged.summary,
+        "c": inp.coverage, "chunks": len(inp.prompts), "inline": len(inline), "trigger": trigger,
+        "footer": footer(models),
+    }
     bare = render("comments/review.md.j2", **values, folded=[], more=0)
     lines, more = fit([folded_line(f) for f in folded], BODY_LIMIT - len(bare) - 200)
     body = render("comments/review.md.j2", **values, folded=lines, more=more)

@@ -73,6 +73,11 @@ async def write_spec(ctx: Context, number: int, trigger: str) -> None:
         context = await issue_context(ctx, number)
         existing = _own_comment(ctx, context.issue.raw_comments, mark)
         previous = _previous_spec(ctx, existing)
+        if previous and ctx.event.delivery_id and previous.delivery == ctx.event.delivery_id:
+            result.outcome, result.detail = "skipped", f"revision {previous.revision} already written by this delivery"
+            result.url = str((existing or {}).get("html_url") or "")
+            ctx.log.info("spec: #%s %s", number, result.detail)
+            return
         try:
             model = await _ask_model(ctx, context, previous, result)
         except (ModelError, ConfigError) as exc:
@@ -114,7 +119,7 @@ def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: Model
     secrets = secret_values(ctx.config)
     spec = _redacted(model.data, secrets)
     sections = neutralise(render("comments/spec_sections.md.j2", spec=_displayable(spec)), secrets).strip()
-    embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections), key=ctx.settings.webhook_secret)
+    embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections, delivery=ctx.event.delivery_id), key=ctx.settings.webhook_secret)
     body = render(
         "comments/spec.md.j2",
         mark=mark,

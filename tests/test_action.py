@@ -243,6 +243,16 @@ def test_dry_run_plans_the_reply_and_writes_nothing(job: ActionRun, github: Fake
     assert "1 write(s) to GitHub planned, not made (dry run)" in job.summary.read_text()
 
 
+def test_a_bots_comment_ends_at_once(job: ActionRun, github: FakeGitHub) -> None:
+    job.event("issue_comment", payload("issue_comment", "created", repo=REPO, sender="dependabot[bot]",
+                                       sender_type="Bot", comment={"body": "/help"}))
+    del job.env["GITHUB_TOKEN"]
+    assert run_inline(job) == 0
+    assert "ignored issue_comment.created from bot dependabot[bot]" in job.summary.read_text()
+    assert job.outputs()["handled"] == "false"
+    assert github.requests == []
+
+
 def test_multiline_output_values_use_a_delimiter(job: ActionRun) -> None:
     action.write_outputs({"reason": "line one\nline two", "handled": "true"}, job.env)
     assert job.outputs() == {"reason": "line one\nline two", "handled": "true"}

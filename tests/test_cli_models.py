@@ -109,7 +109,7 @@ def test_check_config_accepts_valid_files_and_names_unknown_models(capsys: pytes
     repo.write_text("phases: {review: high-reasoning}\nbudgets: {monthly_usd: 10}\n")
     code, out, _ = cli(capsys, "check-config", "--repo", str(repo))
     assert code == 0 and "budgets: $10.00 a month per repository" in out
-    fast_a = OPERATOR_YML.splitlines()[4]
+    fast_a = OPERATOR_YML.splitlines()[5]
     assert "openai/fast-a" in fast_a
     operator.write_text(OPERATOR_YML.replace(fast_a, "    - {model: openai/mystery}"))  # no window, no prices
     code, _, err = cli(capsys, "check-config", str(operator))

@@ -41,6 +41,7 @@ class World:
     issue: int
     comment: int
     pull: int
+    fork_pull: int
     blob: str
     tree: str
     commit: str
@@ -53,10 +54,13 @@ def world(github: FakeGitHub) -> World:
     issue = github.add_issue(REPO, "Export widgets", "as CSV", labels=["design"])
     comment = github.add_comment(REPO, issue.number, "first", user="alice")
     pull = github.open_pull(REPO, "feature", {"src/app.py": "a = 1\nb = 3\nc = 4\n"})
+    github.create_repo("bob/widgets", fork_of=REPO)  # a fork: repository bodies gain parent
+    fork_pull = github.open_pull(REPO, "fix", {"README.md": "# Widgets\n"}, user="bob",
+                                 head_repo="bob/widgets")
     sha = github.state.repos[REPO].refs["refs/heads/main"]
     commit = github.state.store.commits[sha]
     blob = github.state.store.lookup(commit.tree, "README.md").sha
-    return World(issue.number, comment.id, pull.number, blob, commit.tree, sha)
+    return World(issue.number, comment.id, pull.number, fork_pull.number, blob, commit.tree, sha)
 
 
 def token_client(settings: Settings) -> GitHub[Any]:
@@ -116,70 +120,77 @@ def test_a_request_the_description_forbids_gets_422_and_is_recorded(
 
 # -- (b) each operation's answer fits its response schema and githubkit's models -----------------
 Case = Callable[[GitHub[Any], World], Awaitable[Any]]
-O, N = OWNER, NAME
+R = (OWNER, NAME)  # the repository's path parameters
 TOKEN_CASES: dict[str, Case] = {
-    "repos/get": lambda gh, w: gh.rest.repos.async_get(O, N),
-    "repos/get-content": lambda gh, w: gh.rest.repos.async_get_content(O, N, "src/app.py"),
-    "repos/get-readme": lambda gh, w: gh.rest.repos.async_get_readme(O, N),
+    "repos/get": lambda gh, w: gh.rest.repos.async_get(*R),
+    "repos/get-content": lambda gh, w: gh.rest.repos.async_get_content(*R, "src/app.py"),
+    "repos/get#fork": lambda gh, w: gh.rest.repos.async_get("bob", NAME),
+    "repos/get-content#directory": lambda gh, w: gh.rest.repos.async_get_content(*R, "src"),
+    "repos/get-readme": lambda gh, w: gh.rest.repos.async_get_readme(*R),
     "repos/get-collaborator-permission-level":
-        lambda gh, w: gh.rest.repos.async_get_collaborator_permission_level(O, N, "alice"),
-    "issues/get": lambda gh, w: gh.rest.issues.async_get(O, N, w.issue),
-    "issues/create": lambda gh, w: gh.rest.issues.async_create(O, N, title="New", body="b",
+        lambda gh, w: gh.rest.repos.async_get_collaborator_permission_level(*R, "alice"),
+    "issues/get": lambda gh, w: gh.rest.issues.async_get(*R, w.issue),
+    "issues/create": lambda gh, w: gh.rest.issues.async_create(*R, title="New", body="b",
                                                                labels=["bug"]),
-    "issues/update": lambda gh, w: gh.rest.issues.async_update(O, N, w.issue, title="Renamed"),
-    "issues/list-comments": lambda gh, w: gh.rest.issues.async_list_comments(O, N, w.issue),
+    "issues/get#pull": lambda gh, w: gh.rest.issues.async_get(*R, w.pull),
+    "issues/update": lambda gh, w: gh.rest.issues.async_update(*R, w.issue, title="Renamed"),
+    "issues/update#close": lambda gh, w: gh.rest.issues.async_update(
+        *R, w.issue, state="closed", state_reason="not_planned", labels=["wontfix"]),
+    "issues/list-comments": lambda gh, w: gh.rest.issues.async_list_comments(*R, w.issue),
     "issues/create-comment":
-        lambda gh, w: gh.rest.issues.async_create_comment(O, N, w.issue, body="hello"),
-    "issues/get-comment": lambda gh, w: gh.rest.issues.async_get_comment(O, N, w.comment),
+        lambda gh, w: gh.rest.issues.async_create_comment(*R, w.issue, body="hello"),
+    "issues/get-comment": lambda gh, w: gh.rest.issues.async_get_comment(*R, w.comment),
     "issues/update-comment":
-        lambda gh, w: gh.rest.issues.async_update_comment(O, N, w.comment, body="edited"),
-    "issues/delete-comment": lambda gh, w: gh.rest.issues.async_delete_comment(O, N, w.comment),
+        lambda gh, w: gh.rest.issues.async_update_comment(*R, w.comment, body="edited"),
+    "issues/delete-comment": lambda gh, w: gh.rest.issues.async_delete_comment(*R, w.comment),
     "issues/add-labels":
-        lambda gh, w: gh.rest.issues.async_add_labels(O, N, w.issue, labels=["spec-approved"]),
-    "issues/set-labels": lambda gh, w: gh.rest.issues.async_set_labels(O, N, w.issue,
+        lambda gh, w: gh.rest.issues.async_add_labels(*R, w.issue, labels=["spec-approved"]),
+    "issues/set-labels": lambda gh, w: gh.rest.issues.async_set_labels(*R, w.issue,
                                                                        labels=["a", "b"]),
     "issues/list-labels-on-issue":
-        lambda gh, w: gh.rest.issues.async_list_labels_on_issue(O, N, w.issue),
+        lambda gh, w: gh.rest.issues.async_list_labels_on_issue(*R, w.issue),
     "issues/remove-label":
-        lambda gh, w: gh.rest.issues.async_remove_label(O, N, w.issue, "design"),
+        lambda gh, w: gh.rest.issues.async_remove_label(*R, w.issue, "design"),
     "reactions/create-for-issue-comment":
-        lambda gh, w: gh.rest.reactions.async_create_for_issue_comment(O, N, w.comment,
+        lambda gh, w: gh.rest.reactions.async_create_for_issue_comment(*R, w.comment,
                                                                        content="eyes"),
     "reactions/list-for-issue-comment":
-        lambda gh, w: gh.rest.reactions.async_list_for_issue_comment(O, N, w.comment),
-    "pulls/list": lambda gh, w: gh.rest.pulls.async_list(O, N, state="all"),
-    "pulls/get": lambda gh, w: gh.rest.pulls.async_get(O, N, w.pull),
+        lambda gh, w: gh.rest.reactions.async_list_for_issue_comment(*R, w.comment),
+    "pulls/list": lambda gh, w: gh.rest.pulls.async_list(*R, state="all"),
+    "pulls/get": lambda gh, w: gh.rest.pulls.async_get(*R, w.pull),
     "pulls/create": lambda gh, w: _create_pull(gh, w),
-    "pulls/update": lambda gh, w: gh.rest.pulls.async_update(O, N, w.pull, title="Retitled"),
-    "pulls/list-files": lambda gh, w: gh.rest.pulls.async_list_files(O, N, w.pull),
+    "pulls/get#fork": lambda gh, w: gh.rest.pulls.async_get(*R, w.fork_pull),
+    "pulls/update": lambda gh, w: gh.rest.pulls.async_update(*R, w.pull, title="Retitled"),
+    "pulls/update#close": lambda gh, w: gh.rest.pulls.async_update(*R, w.pull, state="closed"),
+    "pulls/list-files": lambda gh, w: gh.rest.pulls.async_list_files(*R, w.pull),
     "pulls/create-review": lambda gh, w: gh.rest.pulls.async_create_review(
-        O, N, w.pull, event="COMMENT", body="looks fine",
+        *R, w.pull, event="COMMENT", body="looks fine",
         comments=[{"path": "src/app.py", "line": 2, "body": "why 3?"},
                   {"path": "src/app.py", "position": 4, "body": "and c?"}]),
-    "pulls/list-reviews": lambda gh, w: gh.rest.pulls.async_list_reviews(O, N, w.pull),
+    "pulls/list-reviews": lambda gh, w: gh.rest.pulls.async_list_reviews(*R, w.pull),
     "pulls/list-review-comments": lambda gh, w: _review_then(
-        gh, w, gh.rest.pulls.async_list_review_comments(O, N, w.pull)),
-    "git/get-ref": lambda gh, w: gh.rest.git.async_get_ref(O, N, "heads/main"),
-    "git/list-matching-refs": lambda gh, w: gh.rest.git.async_list_matching_refs(O, N, "heads/"),
+        gh, w, gh.rest.pulls.async_list_review_comments(*R, w.pull)),
+    "git/get-ref": lambda gh, w: gh.rest.git.async_get_ref(*R, "heads/main"),
+    "git/list-matching-refs": lambda gh, w: gh.rest.git.async_list_matching_refs(*R, "heads/"),
     "git/create-ref": lambda gh, w: gh.rest.git.async_create_ref(
-        O, N, ref="refs/heads/model-routing/issue-1", sha=w.commit),
-    "git/update-ref": lambda gh, w: gh.rest.git.async_update_ref(O, N, "heads/main",
+        *R, ref="refs/heads/model-routing/issue-1", sha=w.commit),
+    "git/update-ref": lambda gh, w: gh.rest.git.async_update_ref(*R, "heads/main",
                                                                  sha=w.commit),
-    "git/create-blob": lambda gh, w: gh.rest.git.async_create_blob(O, N, content="aGk=",
+    "git/create-blob": lambda gh, w: gh.rest.git.async_create_blob(*R, content="aGk=",
                                                                    encoding="base64"),
-    "git/get-blob": lambda gh, w: gh.rest.git.async_get_blob(O, N, w.blob),
+    "git/get-blob": lambda gh, w: gh.rest.git.async_get_blob(*R, w.blob),
     "git/create-tree": lambda gh, w: gh.rest.git.async_create_tree(
-        O, N, base_tree=w.tree, tree=[{"path": "docs/new.md", "mode": "100644",
+        *R, base_tree=w.tree, tree=[{"path": "docs/new.md", "mode": "100644",
                                        "type": "blob", "content": "new\n"}]),
-    "git/get-tree": lambda gh, w: gh.rest.git.async_get_tree(O, N, w.tree, recursive="1"),
+    "git/get-tree": lambda gh, w: gh.rest.git.async_get_tree(*R, w.tree, recursive="1"),
     "git/create-commit": lambda gh, w: gh.rest.git.async_create_commit(
-        O, N, message="change", tree=w.tree, parents=[w.commit]),
-    "git/get-commit": lambda gh, w: gh.rest.git.async_get_commit(O, N, w.commit),
+        *R, message="change", tree=w.tree, parents=[w.commit]),
+    "git/get-commit": lambda gh, w: gh.rest.git.async_get_commit(*R, w.commit),
     "rate-limit/get": lambda gh, w: gh.rest.rate_limit.async_get(),
 }
 APP_CASES: dict[str, Case] = {
     "apps/get-authenticated": lambda gh, w: gh.rest.apps.async_get_authenticated(),
-    "apps/get-repo-installation": lambda gh, w: gh.rest.apps.async_get_repo_installation(O, N),
+    "apps/get-repo-installation": lambda gh, w: gh.rest.apps.async_get_repo_installation(*R),
     "apps/get-installation": lambda gh, w: gh.rest.apps.async_get_installation(7331),
     "apps/create-installation-access-token":
         lambda gh, w: gh.rest.apps.async_create_installation_access_token(7331),
@@ -187,14 +198,14 @@ APP_CASES: dict[str, Case] = {
 
 
 async def _create_pull(gh: GitHub[Any], w: World) -> Any:
-    await gh.rest.git.async_create_ref(O, N, ref="refs/heads/other", sha=w.commit)
+    await gh.rest.git.async_create_ref(*R, ref="refs/heads/other", sha=w.commit)
     tree = (await gh.rest.git.async_create_tree(
-        O, N, base_tree=w.tree, tree=[{"path": "x.txt", "mode": "100644", "type": "blob",
+        *R, base_tree=w.tree, tree=[{"path": "x.txt", "mode": "100644", "type": "blob",
                                        "content": "x\n"}])).parsed_data
-    commit = (await gh.rest.git.async_create_commit(O, N, message="x", tree=tree.sha,
+    commit = (await gh.rest.git.async_create_commit(*R, message="x", tree=tree.sha,
                                                     parents=[w.commit])).parsed_data
-    await gh.rest.git.async_update_ref(O, N, "heads/other", sha=commit.sha)
-    return await gh.rest.pulls.async_create(O, N, title="Other", head="other", base="main",
+    await gh.rest.git.async_update_ref(*R, "heads/other", sha=commit.sha)
+    return await gh.rest.pulls.async_create(*R, title="Other", head="other", base="main",
                                             body="Closes #1", draft=True)
 
 
@@ -203,8 +214,9 @@ async def _review_then(gh: GitHub[Any], w: World, then: Awaitable[Any]) -> Any:
     return await then
 
 
-def _check_operation(github: FakeGitHub, gh: GitHub[Any], world: World, operation: str,
+def _check_operation(github: FakeGitHub, gh: GitHub[Any], world: World, case_id: str,
                      case: Case) -> None:
+    operation = case_id.partition("#")[0]  # "#variant" drives the same operation again
     before = sum(n for k, n in github.backend.stats.responses.items()
                  if k.startswith(operation + " "))
     response = run(case(gh, world))
@@ -243,8 +255,9 @@ def test_250_comments_come_back_through_link_headers(
 
     async def typed() -> list[Any]:
         gh = token_client(settings)
-        return [c async for c in gh.rest.paginate(gh.rest.issues.async_list_comments, owner=O,
-                                                  repo=N, issue_number=world.issue, per_page=100)]
+        pages: Any = gh.rest.paginate(gh.rest.issues.async_list_comments, owner=OWNER, repo=NAME,
+                                      issue_number=world.issue, per_page=100)
+        return [c async for c in pages]
 
     assert len(run(typed())) == 250
 
@@ -256,7 +269,7 @@ def test_pull_request_files_stop_at_githubs_3000_cap(
     assert len(files) == 3000 and files[0]["filename"] == "gen/f0000.txt"
     assert sum(r.operation == "pulls/list-files" for r in github.requests) == 30
     gh = token_client(settings)
-    detail = run(gh.rest.pulls.async_get(O, N, pull.number)).parsed_data
+    detail = run(gh.rest.pulls.async_get(*R, pull.number)).parsed_data
     assert detail.changed_files == 3100  # the count is exact; only the list is capped
 
 
@@ -269,22 +282,31 @@ def _status_of(call: Awaitable[Any]) -> int:
 def test_404_422_and_403_where_github_gives_them(
         github: FakeGitHub, world: World, settings: Settings) -> None:
     gh = token_client(settings)
-    assert _status_of(gh.rest.issues.async_get(O, N, 999)) == 404
-    assert _status_of(gh.rest.repos.async_get(O, "missing")) == 404
-    assert _status_of(gh.rest.repos.async_get_content(O, N, "nope.txt")) == 404
-    assert _status_of(gh.rest.issues.async_create_comment(O, N, world.issue, body="")) == 422
-    assert _status_of(gh.rest.git.async_create_ref(O, N, ref="refs/heads/main",
+    assert _status_of(gh.rest.issues.async_get(*R, 999)) == 404
+    assert _status_of(gh.rest.repos.async_get(OWNER, "missing")) == 404
+    assert _status_of(gh.rest.repos.async_get_content(*R, "nope.txt")) == 404
+    assert _status_of(gh.rest.issues.async_create_comment(*R, world.issue, body="")) == 422
+    assert _status_of(gh.rest.git.async_create_ref(*R, ref="refs/heads/main",
                                                    sha=world.commit)) == 422
     assert _status_of(gh.rest.pulls.async_create_review(
-        O, N, world.pull, event="COMMENT", body="x",
+        *R, world.pull, event="COMMENT", body="x",
         comments=[{"path": "src/app.py", "line": 99, "body": "off the diff"}])) == 422
     with github.state.lock:
         github.state.repos[REPO].issues[world.issue].locked = True
     # the Action's token is not a collaborator: GitHub refuses it on a locked issue
-    assert _status_of(gh.rest.issues.async_create_comment(O, N, world.issue, body="hi")) == 403
+    assert _status_of(gh.rest.issues.async_create_comment(*R, world.issue, body="hi")) == 403
     checked = github.backend.stats.responses
     for key in ("issues/get 404", "issues/create-comment 422", "issues/create-comment 403",
                 "git/create-ref 422"):
         assert checked[key] > 0, f"{key} was not checked against the description"
     assert not github.violations
 
+
+
+def test_inline_comments_come_back_with_line_and_position_filled_in(
+        github: FakeGitHub, world: World, settings: Settings) -> None:
+    gh = token_client(settings)
+    run(TOKEN_CASES["pulls/create-review"](gh, world))
+    listed = run(gh.rest.pulls.async_list_review_comments(*R, world.pull)).parsed_data
+    # the patch is "@@ -1,2 +1,3 @@ / a = 1 / -b = 2 / +b = 3 / +c = 4": line 2 is position 3
+    assert [(c.line, c.side, c.position) for c in listed] == [(2, "RIGHT", 3), (3, "RIGHT", 4)]

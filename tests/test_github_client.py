@@ -133,7 +133,7 @@ def test_clients_on_different_githubs_never_share_installation_tokens(
 
     async def job(clients: GitHubClients) -> str:
         async with clients.for_event(7331) as gh:
-            return (await gh.rest.repos.async_get(OWNER, NAME)).parsed_data.full_name
+            return str((await gh.rest.repos.async_get(OWNER, NAME)).parsed_data.full_name)
 
     assert [run(job(c)) for c in (first, second, first, second)] == [REPO] * 4
     assert len(token_requests(github)) == 1 and len(token_requests(other_fake)) == 1

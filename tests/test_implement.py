@@ -414,7 +414,7 @@ def test_unmatched_search_gets_one_repair_request_then_escalates_to_high_reasoni
     body = github.pull_issue(REPO, the_pull(github).number).body or ""
     foot = footer_of(body)
     assert foot.count("`openai/fast-a`") == 2 and "**high-reasoning** · `openai/reason-a`" in foot
-    assert "Switched to `high-reasoning` mid-task" in foot
+    assert "Switched to `high-reasoning` mid-task: the edits of `high-throughput` did not apply" in foot
     assert outcome.results[0].model == "openai/reason-a"
 
 
@@ -434,6 +434,37 @@ def test_edits_failing_after_the_escalation_write_nothing_and_say_why(
     [notice] = [c.body for c in github.comments(REPO, number) if marker("implement", issue=number) in c.body]
     assert "search text not found" in notice and "path traversal" in notice
     assert "Switched to `high-reasoning` mid-task" in footer_of(notice)
+    assert outcome.results[0].outcome == "failed"
+
+
+def test_a_repair_answer_that_is_no_plan_at_all_also_escalates(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    # the bad plan; then, to the repair request, prose twice (the router's own JSON repair too)
+    llm.script("fast-a", reply(BAD_CORE), "I cannot do that.", "Still no JSON.")
+    llm.script("reason-a", reply(*GOOD))
+    dispatcher = make_dispatcher(settings)
+
+    run(dispatcher, labeled(number, delivery="d-invalid"))
+
+    assert llm.models_called() == ["fast-a", "fast-a", "fast-a", "reason-a"]
+    assert github.files(REPO, BRANCH.format(n=number)) == expected_files()
+    assert "the reply was not a valid edit plan" in llm.prompts("reason-a")[0]
+
+
+def test_a_spent_budget_is_reported_and_nothing_is_written(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+
+    outcome = run(make_dispatcher(settings, make_config(budgets={"per_job_usd": 0})), labeled(number))
+
+    assert llm.requests == [] and github.pulls(REPO) == []
+    [notice] = [c.body for c in github.comments(REPO, number) if marker("implement", issue=number) in c.body]
+    assert "budget" in notice and "Nothing was written" in notice
     assert outcome.results[0].outcome == "failed"
 
 

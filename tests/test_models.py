@@ -87,7 +87,7 @@ def test_a_provider_error_falls_back_to_the_next_model_of_the_profile(
 
 
 def test_a_model_that_hangs_times_out_and_the_next_answers(make_config: Callable[..., Config], llm: FakeLLM, ledger: Ledger) -> None:
-    llm.script("reason-a", Hang(5))
+    llm.script("reason-a", Hang(1.0))  # short: a pending hang would outlive the session
     result = complete(router(make_config(timeout=0.3), ledger))
     assert result.model == "openai/reason-b"
     assert "fallback: openai/reason-a timed out after 0.3 s" in result.reason
@@ -271,3 +271,17 @@ def test_decide_names_model_window_and_skips_without_calling(make_config: Callab
     assert models.decide("ask", profile="high-reasoning").reason == "profile high-reasoning requested; first model of high-reasoning"
     assert models.count_tokens("hello world") > 0
     assert llm.requests == []
+
+
+def test_an_api_key_from_a_missing_environment_variable_skips_only_that_model(
+    make_config: Callable[..., Config], llm: FakeLLM, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REASON_A_KEY", raising=False)
+    monkeypatch.setenv("REASON_B_KEY", "key-from-the-environment")
+    reasoning = [{**TEST_MODELS["high-reasoning"][0], "api_key": "env:REASON_A_KEY"},
+                 {**TEST_MODELS["high-reasoning"][1], "api_key": "env:REASON_B_KEY"}]
+    config = make_config({**TEST_MODELS, "high-reasoning": reasoning})
+    result = complete(router(config, ledger))
+    assert result.model == "openai/reason-b"
+    assert "fallback: openai/reason-a not called: model 'openai/reason-a': api_key = 'env:REASON_A_KEY', but REASON_A_KEY is not set" in result.reason
+    assert llm.models_called() == ["reason-b"]

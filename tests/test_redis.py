@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.config import Config
@@ -117,6 +118,8 @@ def test_one_delivery_through_two_worker_processes_sharing_redis_runs_once(
         github.set_latency(0.1)  # the job takes a while, so the duplicates overlap it
         app = create_app(settings, make_config(), workers=0, options=FAST, retry=FAST_RETRY)
         with Served(app) as served:
+            health = httpx.get(served.url + "/healthz").json()
+            assert health["storage"] == {"backend": "redis", "ok": True} and health["queue"]["backend"] == "redis"
             replies = deliver(served.url, body, "shared-1", times=20)
             assert sorted(r.json()["status"] for r in replies) == ["duplicate"] * 19 + ["queued"]
             store = served_store(settings)

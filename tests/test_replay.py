@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot import replay as replay_command
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.llm import FakeLLM
@@ -73,33 +74,43 @@ def test_without_dry_run_it_writes(tmp_path: Path, github: FakeGitHub) -> None:
     assert len(github.comments(REPO, issue.number)) == 1
 
 
-def test_without_credentials_it_exits_2_and_says_what_to_set(tmp_path: Path, github: FakeGitHub) -> None:
-    done = replay(tmp_path, github, "issue_comment", comment_event(1, "/help"), "--dry-run", GITHUB_TOKEN="")
-    assert done.returncode == 2
-    assert "set GITHUB_TOKEN" in done.stderr and "Traceback" not in done.stderr
+# input errors: the same ``run`` in-process (the subprocess tests above cover the CLI wiring)
+
+def replay_inline(tmp: Path, body: dict[str, Any] | None, env: dict[str, str]) -> int:
+    path = tmp / "payload.json"
+    if body is not None:
+        path.write_text(json.dumps(body))
+    args = argparse.Namespace(event="issue_comment", payload=str(path), dry_run=True)
+    return replay_command.run(args, env={"MODEL_ROUTING_DATA_DIR": str(tmp / "data"), **env})
+
+
+def test_without_credentials_it_exits_2_and_says_what_to_set(
+        tmp_path: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str]) -> None:
+    assert replay_inline(tmp_path, comment_event(1, "/help"), {"GITHUB_API_URL": github.url}) == 2
+    err = capsys.readouterr().err
+    assert "set GITHUB_TOKEN" in err and "Traceback" not in err
     assert github.requests == []
 
 
-def test_app_credentials_need_an_installation_in_the_payload(tmp_path: Path, github: FakeGitHub) -> None:
-    done = replay(tmp_path, github, "issue_comment", comment_event(1, "/help"), "--dry-run",
-                  GITHUB_TOKEN="", GITHUB_APP_ID=str(github.app.app_id),
-                  GITHUB_APP_PRIVATE_KEY=github.app.private_key_pem)
-    assert done.returncode == 2
-    assert "names no installation" in done.stderr
+def test_app_credentials_need_an_installation_in_the_payload(
+        tmp_path: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"GITHUB_API_URL": github.url, "GITHUB_APP_ID": str(github.app.app_id),
+           "GITHUB_APP_PRIVATE_KEY": github.app.private_key_pem}
+    assert replay_inline(tmp_path, comment_event(1, "/help"), env) == 2
+    assert "names no installation" in capsys.readouterr().err
     assert github.requests == []
 
 
-def test_unreadable_payload_exits_2(tmp_path: Path, github: FakeGitHub) -> None:
-    done = replay(tmp_path, github, "issue_comment", None)
-    assert done.returncode == 2
-    assert "cannot read the payload file" in done.stderr and "payload.json" in done.stderr
+def test_unreadable_payload_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert replay_inline(tmp_path, None, {"GITHUB_TOKEN": ACTION_TOKEN}) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the payload file" in err and "payload.json" in err
 
 
 def test_dry_run_makes_the_model_call_but_no_write(tmp_path: Path, github: FakeGitHub, llm: FakeLLM,
                                                    make_config: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """A design label: the spec is written by the fake LLM (the call happens) and only planned.
     In-process (``bot.replay.run``), so the model library loads once per test session."""
-    from bot import replay as replay_command
     from tests.test_spec import spec_reply
 
     github.create_repo(REPO, {"README.md": "# Widgets\n"}, roles={"alice": "write"})

@@ -53,7 +53,7 @@ def seed_large(github: FakeGitHub, *, draft: bool = False, head_repo: str | None
     changes: dict[str, str | bytes | None] = {modified_path(i): head_file(i) for i in range(MODIFIED)}
     changes.update({f"lib/new{i:03d}.py": "".join(f"added_{i}_{k} = {k}\n" for k in range(120)) for i in range(ADDED)})
     if head_repo:
-        github.create_repo(head_repo, base, roles={})
+        github.create_repo(head_repo, base, roles={}, fork_of=REPO)
     pull = github.open_pull(REPO, "feature", changes, title="Rework the engine", draft=draft, head_repo=head_repo)
     return pull.number, pull_fields(pull, MODIFIED * 60 + ADDED * 120, 0, MODIFIED + ADDED, draft, head_repo)
 
@@ -124,14 +124,14 @@ def small_window(make_config: Callable[..., Config]) -> Config:
 # -- the review ---------------------------------------------------------------------------------
 
 
-def test_large_pr_gets_one_review_from_the_massive_context_model(
+def test_large_pr_gets_one_review_from_the_massive_context_model_once_per_sha(
     github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
 ) -> None:
     number, fields = seed_large(github)
     llm.default("wide-a", review_reply)
     dispatcher = make_dispatcher(settings)
 
-    outcome = run(dispatcher, pr_event(fields))
+    outcome = run(dispatcher, pr_event(fields, delivery="d-first"))
 
     assert llm.models_called() == ["wide-a"]
     [review] = github.reviews(REPO, number)
@@ -159,21 +159,12 @@ def test_large_pr_gets_one_review_from_the_massive_context_model(
     [result] = outcome.results
     assert (result.phase, result.outcome, result.model) == ("review", "ok", "openai/wide-a")
 
-
-def test_the_same_head_sha_is_reviewed_once(
-    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
-) -> None:
-    number, fields = seed_large(github)
-    llm.default("wide-a", review_reply)
-    dispatcher = make_dispatcher(settings)
-    run(dispatcher, pr_event(fields, delivery="d-1"))
+    # a second delivery for the same head SHA (a redelivery, a re-run) writes nothing
     writes, calls = len(github.writes()), len(llm.requests)
-
-    outcome = run(dispatcher, pr_event(fields, action="synchronize", delivery="d-2"))
-
+    again = run(dispatcher, pr_event(fields, action="synchronize", delivery="d-again"))
     assert len(github.writes()) == writes and len(llm.requests) == calls
     assert len(github.reviews(REPO, number)) == 1
-    [result] = outcome.results
+    [result] = again.results
     assert result.outcome == "skipped" and "already reviewed" in result.detail
 
 
@@ -262,30 +253,19 @@ def test_dry_run_plans_one_review_naming_the_model_and_coverage(
     assert outcome.planned_writes == [planned]
 
 
-def test_ask_replies_once_from_the_massive_context_profile(
-    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+def test_fork_pr_is_reviewed_from_the_api_in_app_mode(
+    github: FakeGitHub, llm: FakeLLM, app_settings: Settings, make_dispatcher: Any
 ) -> None:
-    github.create_repo(REPO, {modified_path(i): base_file(i) for i in range(5)} | {"README.md": "# Engine\n"},
-                       roles={"alice": "write"})
-    number = github.add_issue(REPO, "How do values work?", "Asking for a friend.", user="alice").number
-    llm.default("wide-a", "ANSWER: values count from one.")
-    dispatcher = make_dispatcher(settings)
-    event = comment_event(github, number, f"/ask what does `{modified_path(3)}` hold?", pr=False)
+    github.create_repo(REPO, {"README.md": "# Engine\n"}, roles={"alice": "write"})
+    github.create_repo("mallory/engine", {"README.md": "# Engine\n"}, fork_of=REPO)
+    files = {f"lib/f{i:02d}.py": f"x_{i} = {i}\n" for i in range(30)}  # reaches large_pr.files
+    pull = github.open_pull(REPO, "feature", files, head_repo="mallory/engine", user="mallory")
+    fields = pull_fields(pull, 30, 0, 30, False, "mallory/engine")
+    llm.default("wide-a", review_reply)
 
-    run(dispatcher, event)
-    run(dispatcher, Event(event.name, event.payload, "d-again"))  # a redelivery edits, never adds
+    run(make_dispatcher(app_settings), pr_event(fields, installation_id=github.app.installation_id))
 
-    replies = [c.body for c in github.comments(REPO, number) if "ANSWER" in c.body]
-    assert len(replies) == 1 and "**Coverage:**" in replies[0] and "`openai/wide-a`" in replies[0]
-    assert llm.models_called() == ["wide-a", "wide-a"]
-    assert "value_3_40 = 40" in llm.prompts("wide-a")[0]  # the file the question names was read
-
-
-def test_fork_pr_in_action_mode_says_it_cannot(
-    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
-) -> None:
-    _, fields = seed_large(github, head_repo="mallory/engine")
-    outcome = run(make_dispatcher(settings), pr_event(fields))
-    assert llm.requests == [] and github.writes() == []
-    [result] = outcome.results
-    assert result.outcome == "skipped" and "fork" in result.detail
+    [review] = github.reviews(REPO, pull.number)
+    assert review.user.login == github.app.bot_login and review.state == "COMMENTED"
+    assert "**Coverage:** 30 of 30 changed files read (30 changed lines)" in review.body
+    assert review.comments == [] and "ADDED-FILE naming _(not inline: line 5 is not part of the diff)_" in review.body

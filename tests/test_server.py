@@ -199,3 +199,16 @@ def test_metrics_expose_deliveries_jobs_calls_tokens_and_cost(client: TestClient
         "# TYPE model_routing_jobs_total counter",
     ]:
         assert line in lines, f"{line!r} missing from:\n{reply.text}"
+
+
+def test_serve_and_worker_exit_2_naming_an_unreadable_operator_config(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.cli import main
+
+    missing = tmp_path / "ops.yml"
+    monkeypatch.setenv("MODEL_ROUTING_CONFIG", str(missing))
+    monkeypatch.setenv("MODEL_ROUTING_DATA_DIR", str(tmp_path / "data"))
+    assert main(["serve", "--port", "0"]) == 2
+    assert main(["worker"]) == 2
+    assert caplog.text.count(f"{missing}: cannot read operator config") == 2
+    assert not (tmp_path / "data").exists()  # refused before anything was opened

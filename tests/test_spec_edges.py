@@ -11,6 +11,7 @@ import httpx
 import yaml
 
 from bot.config import Config
+from bot.dispatch import Dispatcher
 from bot.server import create_app
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
@@ -19,7 +20,7 @@ from tests.fakes.llm import FakeLLM
 from tests.serving import Served, sqlite_store, wait_status, webhook_headers
 from tests.test_queue import FAST
 from tests.test_replay import replay
-from tests.test_spec import MARK, REPO, labeled, only_comment, seed, spec_reply
+from tests.test_spec import MARK, REPO, labeled, only_comment, run, seed, spec_reply
 
 
 def test_replay_dry_run_prints_the_planned_spec_comment_naming_the_reasoning_model(
@@ -63,3 +64,22 @@ def test_signed_webhook_through_server_queue_and_worker_posts_the_spec(
     assert "**high-reasoning** · `openai/reason-a`" in comment.body
     [prompt] = llm.prompts("reason-a")
     assert "Export widgets." in prompt and "HIDDEN-VIA-WEBHOOK" not in prompt
+
+
+def test_the_same_delivery_run_twice_writes_and_pays_once(
+    settings: Settings, github: FakeGitHub, llm: FakeLLM, make_dispatcher: Callable[..., Dispatcher]
+) -> None:
+    # a worker that dies after posting leaves the delivery to be run again: the second run must
+    # find its own revision and neither call the model nor edit the comment
+    number = seed(github)
+    llm.script("reason-a", spec_reply(), spec_reply(summary="A second, different answer."))
+    dispatcher = make_dispatcher(settings)
+    first = run(dispatcher, labeled(number, delivery="d-twice"))
+    written = len(github.writes())
+    second = run(dispatcher, labeled(number, delivery="d-twice"))
+
+    assert [r.outcome for r in first.results] == ["ok"]
+    assert [r.outcome for r in second.results] == ["skipped"]
+    assert llm.models_called() == ["reason-a"]
+    assert len(github.writes()) == written == 1
+    assert "Revision 1" in only_comment(github, number)

@@ -132,3 +132,21 @@ def test_invalid_repository_config_gives_the_failure_comment_without_a_model_cal
     assert "`.github/model-routing.yml`) is invalid" in body
     assert "not-an-operator-model" in body  # the details say what is wrong
     assert_failed(dispatcher, outcome, number, "ConfigError")
+
+
+def test_output_still_invalid_after_one_repair_gives_the_failure_comment_with_the_spend(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    llm.script("reason-a", "I think you should export widgets.", '```json\n{"title": "no summary"}\n```')
+    dispatcher = make_dispatcher(settings)
+
+    outcome = run(dispatcher, labeled(number))
+
+    assert llm.models_called() == ["reason-a", "reason-a"]  # the answer, then one repair request
+    assert "could not be used" in llm.prompts("reason-a")[1].split("I think you should export widgets.")[1]
+    body = only_comment(github, number)
+    assert "did not fit the spec format, even after one repair request" in body and RETRY_HINT in body
+    spent = sum(c.cost_usd for c in dispatcher.ledger.calls())
+    assert spent > 0 and f"${spent:.4f} spent on this run" in body  # invalid answers still cost
+    assert_failed(dispatcher, outcome, number, "InvalidOutput")

@@ -40,7 +40,8 @@ def seed(github: FakeGitHub, payloads: list[dict[str, Any]]) -> None:
         github.create_repo(name, {"README.md": "# Hello\n"})
         github.add_issue(name, "Spelling error in the README file", "It looks like you "
                          "accidently spelled 'commit' with two 't's.", user="Codertocat")
-        github.open_pull(name, "changes", {"README.md": "# Hello World\n"}, title="Update the README")
+        github.open_pull(name, "changes", {"README.md": "# Hello World\n"},
+                         title="Update the README")
 
 
 def check_raw_fields(name: str, body: dict[str, Any]) -> None:

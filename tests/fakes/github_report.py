@@ -27,7 +27,7 @@ def summary_lines(backend: Backend) -> list[str]:
     others = sorted(set(stats.requests) - set(stats.by_bot))
     if others:
         lines.append(f"{len(others)} more operations called only by the tests, not by the bot:")
-        lines += textwrap.wrap(", ".join(others), 96, initial_indent="    ",
+        lines += textwrap.wrap(", ".join(others), 96, break_on_hyphens=False, initial_indent="    ",
                                subsequent_indent="    ")
     on_purpose = len(stats.deliberate)
     wrong = stats.request_violations - on_purpose

@@ -4,6 +4,7 @@ footer that says which model wrote it, why, and what it cost."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from bot.github import paginate
@@ -31,19 +32,24 @@ def is_bot_author(ctx: Context, comment: dict[str, Any]) -> bool:
     return user.get("type") == "Bot" or login.endswith("[bot]")
 
 
-async def find_comment(ctx: Context, number: int, mark: str) -> dict[str, Any] | None:
-    comments = await paginate(ctx.gh, f"/repos/{ctx.repo}/issues/{number}/comments")
+def own_comment(ctx: Context, comments: Iterable[dict[str, Any]], mark: str) -> dict[str, Any] | None:
+    """The bot's comment (or review) that opens with ``mark``. Opens with, not contains: a model
+    tricked into writing another comment's marker must not make its text that comment."""
     for comment in comments:
-        if mark in (comment.get("body") or "") and is_bot_author(ctx, comment):
+        if (comment.get("body") or "").lstrip().startswith(mark) and is_bot_author(ctx, comment):
             return dict(comment)
     return None
+
+
+async def find_comment(ctx: Context, number: int, mark: str) -> dict[str, Any] | None:
+    return own_comment(ctx, await paginate(ctx.gh, f"/repos/{ctx.repo}/issues/{number}/comments"), mark)
 
 
 async def upsert_comment(
     ctx: Context, number: int, mark: str, body: str, existing: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Edit the bot's comment carrying ``mark``, or create it. The body must contain the mark."""
-    if mark not in body:
+    if not body.startswith(mark):
         body = f"{mark}\n{body}"
     found = existing if existing is not None else await find_comment(ctx, number, mark)
     if found:

@@ -10,16 +10,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from githubkit import GitHub
-from githubkit.exception import RequestFailed
 
 from bot.config import Config, ConfigError
 from bot.events import Event
+from bot.github import http_status
 from bot.ledger import Ledger
 from bot.settings import Settings
 from bot.writes import Writes
 
 if TYPE_CHECKING:
+    from githubkit import GitHub
+
     from bot.models import ModelResult, ModelRouter
 
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
@@ -105,8 +106,8 @@ class Context:
                     # a custom repository role: GitHub reports the base role it extends as
                     # the legacy ``permission`` (admin, write, read or none)
                     role = data.get("permission") or "none"
-            except RequestFailed as exc:
-                if exc.response.status_code != 404:
+            except Exception as exc:
+                if http_status(exc) != 404:
                     raise
                 role = "none"
             self._permissions[login] = role

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from githubkit.exception import RequestFailed
 
 from bot.config import Config, ConfigError, merge, parse_repo_config
 from bot.context import Context, JobResult
 from bot.events import Event
-from bot.github import GitHubClients
+from bot.github import GitHubClients, http_status
 from bot.ledger import Ledger
 from bot.routing import Router
 from bot.settings import Settings
@@ -96,8 +95,8 @@ class Dispatcher:
         """The operator's config with the repository's (default branch) laid over it."""
         try:
             resp = await gh.arequest("GET", f"/repos/{repo}/contents/{REPO_CONFIG_PATH}")
-        except RequestFailed as exc:
-            if exc.response.status_code == 404:
+        except Exception as exc:
+            if http_status(exc) == 404:
                 return self.config, None
             raise
         data = resp.json()

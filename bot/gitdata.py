@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from githubkit.exception import RequestFailed
-
 from bot.edits import Change, TreeItem
-from bot.github import get_json
+from bot.github import get_json, get_json_or_none
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -49,13 +47,6 @@ class BaseSnapshot:
         return [path for path, item in self.items.items() if item.type == "blob"]
 
 
-async def _optional(ctx: Context, path: str, params: dict[str, Any] | None = None) -> Any:
-    try:
-        return await get_json(ctx.gh, path, params)
-    except RequestFailed as exc:
-        if exc.response.status_code == 404:
-            return None
-        raise
 
 
 async def read_base(ctx: Context, branch: str) -> BaseSnapshot:
@@ -126,12 +117,12 @@ def _guard(branch: str, default_branch: str) -> None:
 
 
 async def branch_head(ctx: Context, branch: str) -> str | None:
-    ref = await _optional(ctx, f"/repos/{ctx.repo}/git/ref/heads/{quote(branch)}")
+    ref = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/ref/heads/{quote(branch)}")
     return str(ref["object"]["sha"]) if isinstance(ref, dict) and ref.get("object") else None
 
 
 async def commit_message(ctx: Context, sha: str) -> str:
-    data = await _optional(ctx, f"/repos/{ctx.repo}/git/commits/{sha}")
+    data = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/commits/{sha}")
     return str((data or {}).get("message") or "")
 
 

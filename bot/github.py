@@ -3,20 +3,23 @@
 githubkit caches installation tokens in its cache strategy until they expire; one
 ``GitHubClients`` per process (server lifespan, one Action run) owns that cache, so tokens are
 reused across jobs and never shared between unrelated clients (tests run several fakes).
+
+githubkit itself is imported only when a client is made or an error is looked at: importing it
+costs about 0.4 s, and an Action run on an event nobody handles must not pay for it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
-from githubkit.cache import MemCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
-from githubkit.typing import RetryOption
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from githubkit import GitHub
+    from githubkit.exception import GitHubException, RequestFailed
+    from githubkit.typing import RetryOption
 
 USER_AGENT = "model-routing-bot"
 
@@ -37,6 +40,9 @@ class RetryPolicy:
     server_backoff: float = 1.0
 
     def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        from githubkit.exception import RateLimitExceeded, RequestFailed
+        from githubkit.typing import RetryOption
+
         if isinstance(exc, RateLimitExceeded):
             if retry_count < self.max_rate_limit_retries:
                 wait = exc.retry_after.total_seconds() or self.secondary_wait
@@ -72,6 +78,8 @@ class GitHubClients:
     def __init__(self, settings: Settings, retry: RetryPolicy | None = None) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
+        from githubkit.cache import MemCacheStrategy
+
         self._cache = MemCacheStrategy()
         self._app: GitHub[Any] | None = None
         self._installations: dict[int, GitHub[Any]] = {}
@@ -90,6 +98,8 @@ class GitHubClients:
         if self._app is None:
             if not self.settings.app_auth:
                 raise AuthError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY are needed for App auth")
+            from githubkit import AppAuthStrategy, GitHub
+
             strategy = AppAuthStrategy(str(self.settings.app_id), str(self.settings.private_key))
             self._app = GitHub(strategy, **self._options())
         return self._app
@@ -106,6 +116,8 @@ class GitHubClients:
         token = token or self.settings.github_token
         if not token:
             raise AuthError("GITHUB_TOKEN is not set")
+        from githubkit import GitHub, TokenAuthStrategy
+
         return GitHub(TokenAuthStrategy(token), **self._options())
 
     def for_event(self, installation_id: int | None) -> GitHub[Any]:
@@ -117,9 +129,26 @@ class GitHubClients:
         return self.token()
 
 
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of GitHub's error answer (githubkit's RequestFailed), else None."""
+    from githubkit.exception import RequestFailed  # loaded already: a request was made
+
+    return exc.response.status_code if isinstance(exc, RequestFailed) else None
+
+
 async def get_json(gh: GitHub[Any], path: str, params: dict[str, Any] | None = None) -> Any:
     resp = await gh.arequest("GET", path, params=params)
     return resp.json()
+
+
+async def get_json_or_none(gh: GitHub[Any], path: str, params: dict[str, Any] | None = None) -> Any:
+    """GitHub's JSON answer, or None when the thing does not exist (404)."""
+    try:
+        return await get_json(gh, path, params)
+    except Exception as exc:
+        if http_status(exc) == 404:
+            return None
+        raise
 
 
 async def paginate(

@@ -16,9 +16,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from githubkit.exception import RequestFailed
-
-from bot.github import get_json, paginate
+from bot.github import get_json, get_json_or_none, paginate
 from bot.safety import clean_untrusted, writer_comments
 
 if TYPE_CHECKING:
@@ -88,14 +86,6 @@ def clean(text: str | None, limit: int = TEXT_CHARS) -> str:
     return _clip(clean_untrusted(text or ""), limit)[0].strip()
 
 
-async def _optional_json(ctx: Context, path: str, params: dict[str, Any] | None = None) -> Any:
-    """GitHub's JSON answer, or None when the thing does not exist (404)."""
-    try:
-        return await get_json(ctx.gh, path, params)
-    except RequestFailed as exc:
-        if exc.response.status_code == 404:
-            return None
-        raise
 
 
 def _decode_content(data: Any) -> str:
@@ -108,7 +98,7 @@ def _decode_content(data: Any) -> str:
 
 
 async def _tree(ctx: Context, branch: str) -> list[TreeEntry]:
-    data = await _optional_json(ctx, f"/repos/{ctx.repo}/git/trees/{branch}")
+    data = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/trees/{branch}")
     kinds = {"blob": "file", "tree": "dir", "commit": "submodule"}
     entries = (data or {}).get("tree") or []
     return [
@@ -119,7 +109,7 @@ async def _tree(ctx: Context, branch: str) -> list[TreeEntry]:
 
 
 async def _contributing(ctx: Context) -> tuple[str, str]:
-    found = await asyncio.gather(*(_optional_json(ctx, f"/repos/{ctx.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
+    found = await asyncio.gather(*(get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
     for path, data in zip(CONTRIBUTING_PATHS, found):
         if isinstance(data, dict) and data.get("type") == "file":
             return path, clean(_decode_content(data), CONTRIBUTING_CHARS)
@@ -139,7 +129,7 @@ async def repo_info(ctx: Context, *, contributing: bool = False) -> RepoInfo:
     hint = _payload_branch(ctx)
     reads: list[Any] = [
         get_json(ctx.gh, f"/repos/{ctx.repo}"),
-        _optional_json(ctx, f"/repos/{ctx.repo}/readme"),
+        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/readme"),
         _tree(ctx, hint) if hint else asyncio.sleep(0, []),
         _contributing(ctx) if contributing else asyncio.sleep(0, ("", "")),
     ]

@@ -11,9 +11,10 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from githubkit import GitHub
+if TYPE_CHECKING:
+    from githubkit import GitHub
 
 
 def _stand_in(method: str, path: str, body: Any, serial: int) -> dict[str, Any]:

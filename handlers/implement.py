@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.commands import Command, CommandTable
-from bot.comments import footer, is_bot_author, marker, upsert_comment
+from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
 from bot.edits import Change, Refusal, screen
 from bot.gitdata import (
@@ -76,10 +76,6 @@ commands.register("approve", "approve this issue's spec: a high-throughput model
 commands.register("implement", "the same as `/approve`", on=("issue",))(approve_command)
 
 
-def _own(ctx: Context, comments: list[dict[str, Any]], mark: str) -> dict[str, Any] | None:
-    return next((c for c in comments if mark in (c.get("body") or "") and is_bot_author(ctx, c)), None)
-
-
 def _secrets(ctx: Context) -> list[str]:
     return secret_values(ctx.config)
 
@@ -95,8 +91,8 @@ async def implement(ctx: Context, number: int, trigger: str) -> None:
     async with ctx.job(PHASE, f"#{number}") as result:
         context = await issue_context(ctx, number, contributing=True)
         comments = context.issue.raw_comments
-        status = _own(ctx, comments, marker(PHASE, issue=number))
-        spec_comment = _own(ctx, comments, marker("spec", issue=number))
+        status = own_comment(ctx, comments, marker(PHASE, issue=number))
+        spec_comment = own_comment(ctx, comments, marker("spec", issue=number))
         spec, problem = _read_spec(ctx, spec_comment)
         if spec is None:
             await _no_spec(ctx, number, status, problem, result)

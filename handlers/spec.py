@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import Command, CommandTable
-from bot.comments import footer, is_bot_author, marker, upsert_comment
+from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
 from bot.repo_context import IssueContext, issue_context
 from bot.routing import Router
@@ -71,7 +71,7 @@ async def write_spec(ctx: Context, number: int, trigger: str) -> None:
     mark = marker(PHASE, issue=number)
     async with ctx.job(PHASE, f"#{number}") as result:
         context = await issue_context(ctx, number)
-        existing = _own_comment(ctx, context.issue.raw_comments, mark)
+        existing = own_comment(ctx, context.issue.raw_comments, mark)  # no second listing
         previous = _previous_spec(ctx, existing)
         if previous and ctx.event.delivery_id and previous.delivery == ctx.event.delivery_id:
             result.outcome, result.detail = "skipped", f"revision {previous.revision} already written by this delivery"
@@ -155,14 +155,6 @@ def _displayable(spec: SpecData) -> SpecData:
     """Paths are shown in code spans; a backtick or newline in one would end the span early."""
     files = [f.model_copy(update={"path": re.sub(r"[`\n]", "_", f.path)}) for f in spec.files_to_change]
     return spec.model_copy(update={"files_to_change": files})
-
-
-def _own_comment(ctx: Context, comments: list[dict[str, Any]], mark: str) -> dict[str, Any] | None:
-    """The bot's spec comment among those already read (no second listing of the comments)."""
-    for comment in comments:
-        if mark in (comment.get("body") or "") and is_bot_author(ctx, comment):
-            return comment
-    return None
 
 
 def _previous_spec(ctx: Context, existing: dict[str, Any] | None) -> EmbeddedSpec | None:

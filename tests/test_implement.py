@@ -26,7 +26,7 @@ from bot.specdoc import BLOCK_RE, EmbeddedSpec, SpecData, embed
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
-from tests.fakes.llm import FakeLLM
+from tests.fakes.llm import Fail, FakeLLM
 
 REPO = "acme/widgets"
 TITLE = "Export widgets as CSV"
@@ -452,6 +452,26 @@ def test_a_repair_answer_that_is_no_plan_at_all_also_escalates(
     assert llm.models_called() == ["fast-a", "fast-a", "fast-a", "reason-a"]
     assert github.files(REPO, BRANCH.format(n=number)) == expected_files()
     assert "the reply was not a valid edit plan" in llm.prompts("reason-a")[0]
+
+
+def test_a_failing_escalation_is_reported_with_every_call_made_so_far(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    llm.script("fast-a", reply(BAD_CORE), reply(BAD_CORE))
+    llm.script("reason-a", Fail(500))
+    llm.script("reason-b", Fail(500))
+
+    outcome = run(make_dispatcher(settings), labeled(number))
+
+    assert llm.models_called() == ["fast-a", "fast-a", "reason-a", "reason-b"]
+    assert github.pulls(REPO) == []
+    [notice] = [c.body for c in github.comments(REPO, number) if marker("implement", issue=number) in c.body]
+    assert "AllModelsFailed" in notice
+    foot = footer_of(notice)
+    assert foot.count("`openai/fast-a`") == 2 and "Switched to `high-reasoning` mid-task" in foot
+    assert outcome.results[0].outcome == "failed"
 
 
 def test_a_spent_budget_is_reported_and_nothing_is_written(

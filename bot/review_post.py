@@ -13,12 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from githubkit.exception import RequestFailed
-
 from bot.comments import is_bot_author, marker
 from bot.diffmap import DiffMap
 from bot.findings import Finding
-from bot.github import paginate
+from bot.github import http_status, paginate
 from bot.safety import neutralise
 
 if TYPE_CHECKING:
@@ -103,8 +101,8 @@ async def post_review(ctx: Context, number: int, sha: str, body: str, comments: 
     payload = {"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments}
     try:
         return await ctx.writes.request("POST", path, payload)
-    except RequestFailed as exc:
-        if exc.response.status_code != 422 or not comments:
+    except Exception as exc:
+        if http_status(exc) != 422 or not comments:
             raise
         ctx.log.warning("review: GitHub refused the inline comments (%s); posting them in the body", exc)
         listed = "\n".join(f"- `{c['path']}` line {c['line']}: {c['body']}" for c in comments)

@@ -14,7 +14,7 @@ from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_diff import make_patch
 from tests.fakes.llm import Fail, FakeLLM
-from tests.test_review import REPO, base_file, comment_event, head_file, modified_path, run, seed_small
+from tests.test_review import REPO, base_file, comment_event, head_file, modified_path, review_reply, run, seed_small
 
 
 def count(text: str) -> int:
@@ -84,3 +84,20 @@ def test_split_and_chunk_respect_the_budget() -> None:
     pieces = [Piece("diff", f"f{i}", "x", n) for i, n in enumerate([600, 600, 900, 100, 1_000])]
     chunks = chunk_pieces(pieces, 1_500)
     assert [[p.path for p in c] for c in chunks] == [["f0", "f1"], ["f2", "f3"], ["f4"]]
+
+
+def test_a_refused_inline_comment_lands_in_the_body(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, _ = seed_small(github)
+    llm.default("wide-a", review_reply)
+    github.fail("POST", rf"/pulls/{number}/reviews$", 422, {
+        "message": "Unprocessable Entity", "errors": ["Line could not be resolved"],
+        "documentation_url": "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request",
+        "status": "422"})
+
+    run(make_dispatcher(settings), comment_event(github, number, "/review", pr=True))
+
+    [review] = github.reviews(REPO, number)
+    assert review.comments == [] and "Comments GitHub would not place inline" in review.body
+    assert "INLINE-FINDING off by one" in review.body

@@ -32,6 +32,7 @@ from bot.implement_attempts import Attempts, plan_and_apply
 from bot.implement_context import ImplementInput, gather, messages
 from bot.repo_context import IssueContext, issue_context
 from bot.routing import Router
+from bot.triggers import labeled_issue
 from bot.safety import neutralise, secret_values
 from bot.specdoc import EmbeddedSpec, SpecTampered, extract
 from bot.templates import render
@@ -49,17 +50,10 @@ DETAIL_LINES = 20
 
 @router.register("issues", action="labeled")
 async def on_approve_label(ctx: Context) -> None:
-    label = str((ctx.event.payload.get("label") or {}).get("name") or "")
-    if label.casefold() not in {name.casefold() for name in ctx.config.triggers.approve_labels}:
-        return  # another label: another handler's business, or nobody's
-    number = ctx.event.issue_number
-    if number is None or ctx.event.is_pull_request:
-        ctx.log.info("implement: label %r on pull request #%s ignored; specs are for issues", label, number)
-        return
-    if not await ctx.can_write(ctx.event.sender):
-        ctx.log.info("implement: label %r on #%s by %s ignored: no write permission", label, number, ctx.event.sender)
-        return
-    await implement(ctx, number, trigger=f"label `{label}`")
+    found = await labeled_issue(ctx, ctx.config.triggers.approve_labels, PHASE)
+    if found:
+        number, label = found
+        await implement(ctx, number, trigger=f"label `{label}`")
 
 
 async def approve_command(ctx: Context, cmd: Command) -> None:

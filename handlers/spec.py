@@ -17,6 +17,7 @@ from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
 from bot.repo_context import IssueContext, issue_context
 from bot.routing import Router
+from bot.triggers import labeled_issue
 from bot.safety import neutralise, redact, secret_values
 from bot.specdoc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
 from bot.templates import render
@@ -38,18 +39,10 @@ VISIBLE_REVISION_RE = re.compile(r"\*\*Revision (\d+)\*\*")
 
 @router.register("issues", action="labeled")
 async def on_design_label(ctx: Context) -> None:
-    label = str((ctx.event.payload.get("label") or {}).get("name") or "")
-    wanted = {name.casefold() for name in ctx.config.triggers.design_labels}
-    if label.casefold() not in wanted:
-        return  # another label: another handler's business, or nobody's
-    number = ctx.event.issue_number
-    if number is None or ctx.event.is_pull_request:
-        ctx.log.info("spec: label %r on pull request #%s ignored; specs are for issues", label, number)
-        return
-    if not await ctx.can_write(ctx.event.sender):
-        ctx.log.info("spec: label %r on #%s by %s ignored: no write permission", label, number, ctx.event.sender)
-        return
-    await write_spec(ctx, number, trigger=f"label `{label}`")
+    found = await labeled_issue(ctx, ctx.config.triggers.design_labels, PHASE)
+    if found:
+        number, label = found
+        await write_spec(ctx, number, trigger=f"label `{label}`")
 
 
 @commands.register("spec", help="write (or revise) the design spec for this issue", on=("issue",))

@@ -246,12 +246,30 @@ def merge(operator: Config, repo: RepoConfig | None, source: str = ".github/mode
         update["phases"] = {**operator.phases, **repo.phases}
     if repo.instructions:
         update["instructions"] = {**operator.instructions, **repo.instructions}
-    for key in ("routes", "triggers", "limits"):
-        value = getattr(repo, key)
-        if value is not None:
-            update[key] = value
+    if repo.routes is not None:
+        update["routes"] = repo.routes
+    if repo.triggers is not None:  # only the keys the repository wrote; the rest stay the operator's
+        update["triggers"] = operator.triggers.model_copy(
+            update={k: getattr(repo.triggers, k) for k in repo.triggers.model_fields_set}
+        )
+    if repo.limits is not None:
+        update["limits"] = _tighter_limits(operator.limits, repo.limits)
     if repo.budgets is not None:
         update["budgets"] = _tighter_budgets(operator.budgets, repo.budgets)
+    return operator.model_copy(update=update)
+
+
+def _tighter_limits(operator: Limits, repo: Limits) -> Limits:
+    """A repository may lower the caps and add deny paths, never raise a cap or lift a path."""
+    written = repo.model_fields_set
+    update: dict[str, Any] = {}
+    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency"):
+        if key in written:
+            update[key] = min(getattr(operator, key), getattr(repo, key))
+    if "output_reserve_tokens" in written:
+        update["output_reserve_tokens"] = repo.output_reserve_tokens
+    if "deny_paths" in written:
+        update["deny_paths"] = list(dict.fromkeys([*operator.deny_paths, *repo.deny_paths]))
     return operator.model_copy(update=update)
 
 

@@ -119,3 +119,21 @@ def test_a_bad_value_names_key_value_and_what_is_allowed() -> None:
 def test_budgets_can_only_be_lowered(repo: dict[str, float | None], monthly: float, per_job: float) -> None:
     merged = merge(parse_operator_config(OPERATOR), RepoConfig.model_validate({"budgets": repo}))
     assert (merged.budgets.monthly_usd, merged.budgets.per_job_usd) == (monthly, per_job)
+
+
+def test_a_repository_may_tighten_limits_and_triggers_key_by_key_never_loosen_caps() -> None:
+    operator = parse_operator_config(
+        "triggers: {approve_labels: [ship-it], large_pr: {lines: 500, files: 10}}\n"
+        "limits: {max_files_changed: 10, max_bytes_changed: 100000, deny_paths: [secrets/**]}\n"
+    )
+    repo = parse_repo_config(
+        "triggers: {design_labels: [rfc]}\n"
+        "limits: {max_files_changed: 50, max_bytes_changed: 2000, deny_paths: [vendor/**]}\n"
+    )
+    merged = merge(operator, repo)
+    # keys the repository did not write stay the operator's, not the built-in defaults
+    assert merged.triggers.design_labels == ["rfc"] and merged.triggers.approve_labels == ["ship-it"]
+    assert (merged.triggers.large_pr.lines, merged.triggers.large_pr.files) == (500, 10)
+    assert merged.limits.max_files_changed == 10  # asked for 50: a cap is never raised
+    assert merged.limits.max_bytes_changed == 2000  # lowered: allowed
+    assert merged.limits.deny_paths == ["secrets/**", "vendor/**"]  # added to, never lifted

@@ -94,11 +94,18 @@ async def assemble_ask(ctx: Context, number: int, question: str, asker: str, rou
     used = sum(p.tokens for p in taken)
     mentioned = mentioned_paths(question, thread.body, *(c.body for c in thread.comments))
     extras = await add_extras(ctx, count, files, tree, usable - used, coverage, mentioned)
-    pieces = taken + extras
     coverage.files_read = sum(1 for p in taken if p.lines)
     coverage.lines_read = sum(p.lines for p in taken)
-    coverage.head_files = sum(1 for p in extras if p.kind == "head")
+    # the pieces' tokens may be estimates (a large change is sampled): count the prompt as the
+    # router will, and shed context files (lowest priority last) while it is over the room
+    while True:
+        messages = _messages(ctx, thread, question, asker, ref, tree_text, tree_info, taken + extras)
+        coverage.tokens = await asyncio.to_thread(router.count_tokens, messages)
+        if coverage.tokens <= room or not extras:
+            break
+        excess = coverage.tokens - room
+        while extras and excess > 0:
+            excess -= extras.pop().tokens
+    coverage.head_files = sum(1 for p in extras if p.kind == "head") + coverage.whole_in_diff
     coverage.related_files = sum(1 for p in extras if p.kind == "related")
-    coverage.tokens = fixed + used + sum(p.tokens for p in extras)
-    messages = _messages(ctx, thread, question, asker, ref, tree_text, tree_info, pieces)
     return AskInput(messages, coverage, labels)

@@ -3,6 +3,7 @@ the logger and dry_run. Handlers receive it and nothing else; there is no global
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -63,7 +64,7 @@ class Context:
     config_error: str | None = None  # the repository's config was invalid: say so, use the operator's
     results: list[JobResult] = field(default_factory=list)
     _models: dict[str, ModelRouter] = field(default_factory=dict)
-    _permissions: dict[str, str] = field(default_factory=dict)
+    _permissions: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
     @property
     def repo(self) -> str:
@@ -94,24 +95,38 @@ class Context:
 
     async def permission(self, login: str) -> str:
         """The user's permission on this repository (cached for the job): admin, maintain,
-        write, triage, read or none."""
-        if login not in self._permissions:
-            try:
-                resp = await self.gh.arequest(
-                    "GET", f"/repos/{self.repo}/collaborators/{login}/permission"
-                )
-                data = resp.json()
-                role = data.get("role_name") or ""
-                if role not in ROLES:
-                    # a custom repository role: GitHub reports the base role it extends as
-                    # the legacy ``permission`` (admin, write, read or none)
-                    role = data.get("permission") or "none"
-            except Exception as exc:
-                if http_status(exc) != 404:
-                    raise
-                role = "none"
-            self._permissions[login] = role
-        return self._permissions[login]
+        write, triage, read or none.
+
+        The cache holds the lookup itself, so callers asking at the same time (the labeler's
+        check and the context reads started alongside it) share one request. A caller that is
+        cancelled (reads dropped because the labeler cannot write) does not cancel it for the
+        others; a failed lookup is not cached, so the next caller asks again."""
+        lookup = self._permissions.get(login)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup_permission(login))
+            lookup.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
+            self._permissions[login] = lookup
+        try:
+            return await asyncio.shield(lookup)
+        except Exception:
+            if self._permissions.get(login) is lookup and lookup.done():
+                del self._permissions[login]
+            raise
+
+    async def _lookup_permission(self, login: str) -> str:
+        try:
+            resp = await self.gh.arequest("GET", f"/repos/{self.repo}/collaborators/{login}/permission")
+            data = resp.json()
+            role = data.get("role_name") or ""
+            if role not in ROLES:
+                # a custom repository role: GitHub reports the base role it extends as
+                # the legacy ``permission`` (admin, write, read or none)
+                role = data.get("permission") or "none"
+        except Exception as exc:
+            if http_status(exc) != 404:
+                raise
+            role = "none"
+        return str(role)
 
     async def can_write(self, login: str | None) -> bool:
         return bool(login) and await self.permission(str(login)) in WRITE_PERMISSIONS

@@ -20,6 +20,7 @@ worker may be dead). A claim is a compare-and-set, so a re-enqueued duplicate is
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -139,19 +140,39 @@ CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at)
     WHERE finished_at IS NOT NULL;
 """
 
-# A redelivery of a failed delivery (or of one skipped before a handler existed) runs again;
-# of a pending, running or done one it changes nothing. RETURNING yields a row only when the
-# insert or the update happened, which is exactly "owed a run".
-UPSERT = """
-INSERT INTO deliveries (id, event, action, repo, payload, status, received_at, recheck_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-    status = excluded.status, payload = excluded.payload, received_at = excluded.received_at,
-    recheck_at = excluded.recheck_at, finished_at = excluded.finished_at, attempts = 0,
-    claim = NULL, lease_until = NULL, error = NULL
-WHERE deliveries.status = 'failed' OR (deliveries.status = 'skipped' AND excluded.status = 'pending')
-RETURNING status
-"""
+
+
+def applies(current: str | None, incoming: str) -> bool:
+    """Whether a delivery arriving with status ``incoming`` is written over the stored one.
+    A redelivery of a failed delivery (or of one skipped before a handler existed) runs again;
+    of a pending, running or done one it changes nothing."""
+    return current is None or current == FAILED or (current == SKIPPED and incoming == PENDING)
+
+
+# The writer decides in Python, under its write lock, which records apply (``applies``), so
+# the upsert itself is unconditional: one statement stores many rows.
+_UPSERT_ROWS = (
+    "INSERT INTO deliveries (id, event, action, repo, payload, status, received_at, recheck_at,"
+    " finished_at) VALUES {rows} ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+    " payload = excluded.payload, received_at = excluded.received_at,"
+    " recheck_at = excluded.recheck_at, finished_at = excluded.finished_at, attempts = 0,"
+    " claim = NULL, lease_until = NULL, error = NULL"
+)
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STATUSES = "SELECT id, status FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
+_CHUNK = 64  # rows per statement at most: statements of 1, 2, 4 .. 64 rows, all cached
+_UPSERTS = {1 << k: _UPSERT_ROWS.format(rows=", ".join([_ROW] * (1 << k))) for k in range(7)}
+
+
+def chunk_sizes(n: int) -> list[int]:
+    """Powers of two adding up to n: a handful of statement shapes serve every batch size,
+    so each is prepared once (preparing a 512-row insert costs more than running it)."""
+    sizes = []
+    while n:
+        size = min(_CHUNK, 1 << (n.bit_length() - 1))
+        sizes.append(size)
+        n -= size
+    return sizes
 
 
 class SqliteDeliveryStore(DeliveryStore):
@@ -177,19 +198,32 @@ class SqliteDeliveryStore(DeliveryStore):
         return db
 
     def record_many(self, records: Sequence[NewDelivery]) -> list[bool]:
+        """One transaction of a few statements whatever the batch size: every statement step
+        lets go of the GIL and must win it back from the busy event loop, so the writer takes
+        as few steps as it can (no step per record)."""
         now = time.time()
-        owed: list[bool] = []
         db = self._writer
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # the write lock: nobody changes a status before COMMIT
         try:
+            ids = json.dumps(list({rec.id: None for rec in records}))
+            known: dict[str, str] = dict(db.execute(_STATUSES, (ids,)).fetchall())
+            owed: list[bool] = []
+            final: dict[str, tuple[object, ...]] = {}  # id -> the row it ends with
             for rec in records:
-                pending = rec.status == PENDING
-                recheck, finished = (now + self.grace_s, None) if pending else (None, now)
-                row = db.execute(
-                    UPSERT,
-                    (rec.id, rec.event, rec.action, rec.repo, rec.payload, rec.status, now, recheck, finished),
-                ).fetchone()
-                owed.append(row is not None and rec.status == PENDING)
+                if not applies(known.get(rec.id), rec.status):
+                    owed.append(False)
+                    continue
+                owed.append(rec.status == PENDING)
+                known[rec.id] = rec.status
+                recheck, finished = (now + self.grace_s, None) if rec.status == PENDING else (None, now)
+                final[rec.id] = (rec.id, rec.event, rec.action, rec.repo, rec.payload, rec.status,
+                                 now, recheck, finished)
+            rows = list(final.values())
+            start = 0
+            for size in chunk_sizes(len(rows)):
+                params = [value for row in rows[start:start + size] for value in row]
+                db.execute(_UPSERTS[size], params)
+                start += size
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

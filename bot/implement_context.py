@@ -11,6 +11,7 @@ Repository files are shown verbatim (never cleaned): search blocks must copy the
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import re
 from collections.abc import Mapping
@@ -18,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.edits import WHOLE_FILE_MAX_BYTES, TreeItem, normalise_path
-from bot.gitdata import BaseSnapshot, read_base, read_files
+from bot.gitdata import BaseSnapshot, branch_for, branch_head, open_pull, read_base, read_files
+from bot.repo_context import IssueContext, issue_context, payload_branch
 from bot.templates import render
 
 if TYPE_CHECKING:
     from bot.context import Context
-    from bot.repo_context import IssueContext
     from bot.specdoc import EmbeddedSpec
 
 MAX_CONTEXT_FILES = 40
@@ -133,15 +134,46 @@ def named_paths(spec: EmbeddedSpec) -> list[str]:
     return paths
 
 
-async def gather(ctx: Context, context: IssueContext, spec: EmbeddedSpec, spec_url: str) -> ImplementInput:
-    """The default branch's head and the files to show: named ones first, then related ones."""
-    base = await read_base(ctx, context.repo.default_branch)
+@dataclass(frozen=True)
+class FirstReads:
+    """What the phase reads before anything else, all in one concurrent wave."""
+
+    context: IssueContext  # the repository, the issue and its comments (the spec is among them)
+    base: BaseSnapshot  # the default branch's head and tree
+    branch_head: str | None  # the bot's branch ``model-routing/issue-N`` (None: not there yet)
+    pull: dict[str, Any] | None  # its open pull request, if any
+
+
+async def first_reads(ctx: Context, number: int) -> FirstReads:
+    """The issue context, the default branch (named by the event; read again only if it was
+    renamed since), the bot's branch and its open pull request, concurrently."""
+    hint = payload_branch(ctx)
+    branch = branch_for(number)
+    context, base, head, pull = await asyncio.gather(
+        issue_context(ctx, number, contributing=True),
+        read_base(ctx, hint) if hint else asyncio.sleep(0, None),
+        branch_head(ctx, branch),
+        open_pull(ctx, branch),
+    )
+    default = context.repo.default_branch
+    if base is None or base.branch != default:
+        base = await read_base(ctx, default)
+    if base is None:
+        raise RuntimeError(f"the default branch {default!r} has no commit to build on")
+    return FirstReads(context, base, head, pull)
+
+
+async def gather(ctx: Context, first: FirstReads, spec: EmbeddedSpec, spec_url: str) -> ImplementInput:
+    """The files to show: named ones and their tests (the tree names both) in one wave, then what
+    the named files import (their content names it)."""
+    base = first.base
     concurrency = ctx.config.limits.fetch_concurrency
     named = [p for p in named_paths(spec) if _is_file(base.items, p)]
-    contents = await read_files(ctx, base, named, concurrency)
+    tests = [t for p in named for t in _tests_for(p, base.items)[:MAX_RELATED_PER_FILE]]
+    contents = await read_files(ctx, base, named + tests, concurrency)
     related = related_paths(named, base.items, contents)
-    contents.update(await read_files(ctx, base, related, concurrency))
-    found = ImplementInput(context, spec, spec_url, base, contents)
+    contents.update(await read_files(ctx, base, [p for p in related if p not in contents], concurrency))
+    found = ImplementInput(first.context, spec, spec_url, base, contents)
     total = 0
     for path in named + related:
         text = decoded(contents.get(path))

@@ -1,14 +1,18 @@
 """Packing a pull request into a model's window: pieces of text with their token counts,
 chosen by priority, split into chunks when even the diff does not fit.
 
-Pure functions only (no I/O): ``bot.review_context`` reads and counts, this decides. Every
-piece is counted once with the router's tokenizer (litellm's), and a prompt's size is the sum of
-its pieces plus its fixed part; ``MARGIN`` absorbs the few tokens that joining texts and the
-chat format add, so a packed prompt never overflows the window the router then checks.
+Pure functions only (no I/O): ``bot.review_context`` reads and counts, this decides. Counting
+megabytes of diff exactly costs seconds of CPU, so a large change is packed on estimates: a
+sample of its pieces is counted with the router's tokenizer (litellm's) and the rest are
+estimated from that sample's tokens per character, plus ``ESTIMATE_SLACK``. The estimates only
+decide what to fetch and where chunks end: every prompt is then counted as the router will count
+it, and that count is what the window check and the coverage line use. ``MARGIN`` absorbs the
+few tokens that joining texts and the chat format add.
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
 from collections import Counter
@@ -27,8 +31,11 @@ TREE_SHARE = 0.08  # of the usable window: the tree is orientation, not the subj
 MAX_CONTENT_BYTES = 256_000  # a head or related file larger than this is left out
 MAX_RELATED = 200  # related files read at most (each is one request)
 BYTES_PER_TOKEN = 3  # a pessimistic estimate, only to choose what to fetch before counting
+SAMPLE_PIECES = 100  # pieces of a kind counted exactly; the others are estimated from them
+ESTIMATE_SLACK = 0.02  # added to an estimated piece: the sample's ratio is not every piece's
 DOC_NAMES = ("readme", "contributing", "pyproject.toml", "package.json", "setup.cfg", "setup.py",
              "go.mod", "cargo.toml", "pom.xml", "build.gradle", "makefile", "tsconfig.json")
+_REMOVED = " " * 7  # where a head-side line has its number
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
@@ -37,8 +44,9 @@ class Piece:
     kind: Kind
     path: str
     text: str
-    tokens: int
+    tokens: int  # counted, or estimated when ``exact`` is False
     lines: int = 0  # changed lines a diff piece carries
+    exact: bool = True
 
 
 @dataclass
@@ -58,10 +66,13 @@ class Coverage:
     tree_paths: int = 0
     tree_total: int = 0
     left_out: list[str] = field(default_factory=list)
+    whole_in_diff: int = 0  # modified files whose diff already shows every line of the head version
 
 
 def fence_for(text: str) -> str:
     """A backtick fence longer than any run of backticks inside the text."""
+    if "```" not in text:  # the common case, without a scan of megabytes of diff
+        return "```"
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     return "`" * max(3, longest + 1)
 
@@ -72,12 +83,12 @@ def numbered_patch(patch: str) -> str:
     out: list[str] = []
     line = 0
     for raw in patch.split("\n"):
-        match = _HUNK.match(raw)
-        if match:
+        first = raw[:1]
+        if first == "@" and (match := _HUNK.match(raw)):
             line = int(match.group(1))
             out.append(raw)
-        elif raw.startswith(("-", "\\")):
-            out.append(f"{'':>6} {raw}")
+        elif first == "-" or first == "\\":
+            out.append(_REMOVED + raw)
         else:
             out.append(f"{line:>6} {raw}")
             line += 1
@@ -159,22 +170,69 @@ def take_within(pieces: Iterable[Piece], budget: int) -> tuple[list[Piece], list
     return taken, dropped
 
 
-def head_candidates(files: Sequence[ChangedFile], tree: dict[str, TreeFile]) -> tuple[list[TreeFile], dict[str, int]]:
+def sample_every(n: int) -> int:
+    """Count every k-th piece of ``n`` exactly: all of a small change, ~SAMPLE_PIECES of a large one."""
+    return max(1, n // SAMPLE_PIECES)
+
+
+def tokens_per_char(samples: Iterable[tuple[int, int]]) -> float:
+    """Tokens per character over (characters, tokens) samples; pessimistic without any."""
+    chars = tokens = 0
+    for c, t in samples:
+        chars += c
+        tokens += t
+    return tokens / chars if chars else 1 / BYTES_PER_TOKEN
+
+
+def estimate(chars: int, ratio: float) -> int:
+    return math.ceil(chars * ratio * (1 + ESTIMATE_SLACK))
+
+
+def shows_whole_file(patch: str, size: int) -> bool:
+    """Whether the diff already shows every line of the head version: its hunks run on from line
+    1 without a gap and their head-side lines add up to exactly the blob's size in bytes."""
+    if not patch.startswith("@@"):
+        return False
+    expect, total, last_new = 1, 0, False
+    for raw in patch.split("\n"):
+        match = _HUNK.match(raw)
+        if match:
+            if int(match.group(1)) != expect:
+                return False
+            last_new = False
+        elif raw.startswith("\\"):  # "\ No newline at end of file" after a head-side line
+            total -= 1 if last_new else 0
+        elif raw.startswith(("+", " ")):  # the marker out, the newline in: the line's own length
+            total += len(raw) if raw.isascii() else len(raw.encode())
+            expect += 1
+            last_new = True
+        else:
+            last_new = False
+        if total > size + 1:  # + 1: a "No newline" marker may still take one back
+            return False
+    return total == size
+
+
+def head_candidates(files: Sequence[ChangedFile], tree: dict[str, TreeFile]) -> tuple[list[TreeFile], dict[str, int], int]:
     """Changed files whose whole head version adds to their diff (an added file's diff already
-    is the whole file), smallest first so most files get their context; and why others not."""
+    is the whole file, and so is a modified file's whose hunks cover it), smallest first so most
+    files get their context; why others not; and how many the diff shows whole."""
     chosen: list[TreeFile] = []
     skipped: Counter[str] = Counter()
+    whole = 0
     for f in files:
         if f.status in ("removed", "added") or f.patch is None:
             continue
         entry = tree.get(f.path)
         if entry is None:
             skipped["not in the head's tree listing"] += 1
+        elif shows_whole_file(f.patch, entry.size):
+            whole += 1
         elif entry.size > MAX_CONTENT_BYTES:
             skipped[f"larger than {MAX_CONTENT_BYTES // 1000} KB"] += 1
         else:
             chosen.append(entry)
-    return sorted(chosen, key=lambda t: (t.size, t.path)), dict(skipped)
+    return sorted(chosen, key=lambda t: (t.size, t.path)), dict(skipped), whole
 
 
 def _stem(path: str) -> str:

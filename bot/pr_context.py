@@ -134,9 +134,10 @@ async def bounded(limit: int, jobs: Iterable[Callable[[], Awaitable[T]]]) -> lis
     return list(await asyncio.gather(*(run(job) for job in jobs)))
 
 
-async def list_files(ctx: Context, pull: PullInfo, on_page: Callable[[list[ChangedFile]], None] | None = None) -> FileList:
+async def list_files(ctx: Context, pull: PullInfo,
+                     on_page: Callable[[int, list[ChangedFile]], None] | None = None) -> FileList:
     """Every changed file GitHub lists, in its order (by path). ``on_page`` sees each page's
-    files as soon as it arrives, so work on them overlaps the other pages' round trips."""
+    number and files as soon as it arrives, so work on them overlaps the other pages' round trips."""
     path = f"/repos/{ctx.repo}/pulls/{pull.number}/files"
     expected = min(max(pull.changed_files, 1), MAX_LISTED_FILES)
     pages = -(-expected // PER_PAGE)
@@ -145,7 +146,7 @@ async def list_files(ctx: Context, pull: PullInfo, on_page: Callable[[list[Chang
         resp = await ctx.gh.arequest("GET", path, params={"per_page": PER_PAGE, "page": n})
         items = [i for i in resp.json() or [] if isinstance(i, dict)]
         if on_page is not None:
-            on_page([_changed_file(i) for i in items])
+            on_page(n, [_changed_file(i) for i in items])
         return items, 'rel="next"' in resp.headers.get("link", "")
 
     found = await bounded(ctx.config.limits.fetch_concurrency, [partial(page, n) for n in range(1, pages + 1)])

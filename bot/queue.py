@@ -25,13 +25,15 @@ from huey.api import Huey
 from huey.consumer import Consumer, Worker
 from huey.storage import RedisStorage, SqliteStorage
 
-from bot.deliveries import DeliveryStore
+from bot.deliveries import DeliveryStore, chunk_sizes
 from bot.jobs import JobOptions
 from bot.settings import Settings
 
 log = logging.getLogger("model_routing.queue")
 TASK_NAME = "run_delivery"
 PRUNE_EVERY = 120  # reaper rounds between prunes of old finished records
+_TASK_INSERTS = {1 << k: "insert into task (queue, data, priority) values " + ", ".join(["(?, ?, 0)"] * (1 << k))
+                 for k in range(7)}  # multi-row: a few statement steps per batch, not one per id
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,12 @@ class JobQueue:
         storage = self.huey.storage
         messages = [self.huey.serialize_task(self.task.s(delivery_id)) for delivery_id in ids]
         if isinstance(storage, SqliteStorage):
-            rows = [(storage.name, storage.to_blob(m), 0) for m in messages]
             with storage.db(commit=True) as cursor:
-                cursor.executemany("insert into task (queue, data, priority) values (?, ?, ?)", rows)
+                start = 0
+                for size in chunk_sizes(len(messages)):
+                    params = [v for m in messages[start:start + size] for v in (storage.name, storage.to_blob(m))]
+                    cursor.execute(_TASK_INSERTS[size], params)
+                    start += size
         elif isinstance(storage, RedisStorage) and messages:
             storage.conn.lpush(storage.queue_key, *messages)
         else:

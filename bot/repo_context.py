@@ -2,8 +2,10 @@
 
 The spec and implement phases both need the repository's description, default branch, top-level
 tree, README head and contribution rules, and the issue with its writers' comments. Every read
-that does not depend on another runs in one ``asyncio.gather``, so the whole context costs two
-sequential round trips (reads, then the commenters' permissions), whatever its size.
+that does not depend on another runs in one ``asyncio.gather``, so the whole context costs one
+round trip, and a second only for the permissions of commenters other than the bot, whatever
+its size. ``started`` lets a handler begin these reads while it still checks the labeler's
+permission.
 
 Everything from GitHub that a person wrote is untrusted: it is passed through
 ``bot.safety.clean_untrusted`` here, once, and comments by non-writers are left out.
@@ -13,14 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.github import get_json, get_json_or_none, paginate
 from bot.safety import clean_untrusted, writer_comments
 
 if TYPE_CHECKING:
     from bot.context import Context
+
+T = TypeVar("T")
 
 README_CHARS = 4_000  # the head of a README says what the project is; the rest is detail
 CONTRIBUTING_CHARS = 8_000
@@ -116,7 +122,7 @@ async def _contributing(ctx: Context) -> tuple[str, str]:
     return "", ""
 
 
-def _payload_branch(ctx: Context) -> str | None:
+def payload_branch(ctx: Context) -> str | None:
     """The event already names the default branch; using it lets the tree read run concurrently."""
     repository = ctx.event.payload.get("repository")
     branch = repository.get("default_branch") if isinstance(repository, dict) else None
@@ -126,7 +132,7 @@ def _payload_branch(ctx: Context) -> str | None:
 async def repo_info(ctx: Context, *, contributing: bool = False) -> RepoInfo:
     """Description, default branch, top-level tree and README head (and, when asked, the
     contribution rules) of the event's repository, read concurrently."""
-    hint = _payload_branch(ctx)
+    hint = payload_branch(ctx)
     reads: list[Any] = [
         get_json(ctx.gh, f"/repos/{ctx.repo}"),
         get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/readme"),
@@ -153,11 +159,15 @@ async def repo_info(ctx: Context, *, contributing: bool = False) -> RepoInfo:
 async def issue_thread(ctx: Context, number: int) -> IssueThread:
     """The issue (read now, not from the payload, which may be stale by the time a queued job
     runs) and the comments of users who can write, all cleaned."""
-    issue, comments = await asyncio.gather(
-        get_json(ctx.gh, f"/repos/{ctx.repo}/issues/{number}"),
-        paginate(ctx.gh, f"/repos/{ctx.repo}/issues/{number}/comments"),
+
+    async def comments_and_writers() -> tuple[list[Any], list[dict[str, Any]]]:
+        # the commenters' permissions are asked as soon as the comments arrive, not after the issue
+        comments = await paginate(ctx.gh, f"/repos/{ctx.repo}/issues/{number}/comments")
+        return comments, await writer_comments(ctx, comments)
+
+    issue, (comments, trusted) = await asyncio.gather(
+        get_json(ctx.gh, f"/repos/{ctx.repo}/issues/{number}"), comments_and_writers()
     )
-    trusted = await writer_comments(ctx, comments)
     return IssueThread(
         number=number,
         title=clean(issue.get("title"), 1_000),
@@ -182,3 +192,17 @@ async def issue_context(ctx: Context, number: int, *, contributing: bool = False
     """``repo_info`` and ``issue_thread`` together, concurrently."""
     repo, issue = await asyncio.gather(repo_info(ctx, contributing=contributing), issue_thread(ctx, number))
     return IssueContext(repo=repo, issue=issue)
+
+
+@asynccontextmanager
+async def started(reads: Awaitable[T] | None) -> AsyncIterator[asyncio.Future[T] | None]:
+    """``reads`` running from now on, so they overlap whatever the block checks first (the
+    labeler's permission). A block that leaves without awaiting them cancels them and drops
+    their results and errors: nothing read for a user who may not trigger the job is used."""
+    task = asyncio.ensure_future(reads) if reads is not None else None
+    try:
+        yield task
+    finally:
+        if task is not None:
+            task.cancel()  # a no-op once done
+            await asyncio.gather(task, return_exceptions=True)  # retrieved: never "never retrieved"

@@ -1,21 +1,26 @@
 """The whole-change prompt of a pull request review: read, count, pack, and say what was read.
 
-1. The file list (every page at once) and the head's tree are read concurrently; each file's
-   diff is rendered and counted with the router's tokenizer in worker threads while the tree
-   read is still in flight.
+1. The file list (every page at once) and the head's tree are read concurrently (``start``
+   lets the handler begin them in the same round trip as its own reads); each file's diff is
+   rendered in a worker thread as its page arrives, and a sample of them is counted with the
+   router's tokenizer (``packing.sample_every``); the rest are estimated from the sample.
 2. When the whole diff fits the chosen window (less the output reserve and the fixed prompt),
-   the rest of the room goes to the full head versions of changed files, then to related
-   unchanged files, chosen by their tree sizes before any is fetched, then counted exactly.
+   the rest of the room goes to the full head versions of changed files (not those the diff
+   already shows whole), then to related unchanged files, chosen by their tree sizes before
+   any is fetched.
 3. When it does not fit even the largest window, the diff is cut into chunks (whole files in
    GitHub's path order; a file bigger than a chunk at hunk, then line, boundaries) and every
    chunk is reviewed on its own; the caller merges the answers.
+4. Every prompt is then counted as the router counts it; one over its room sheds context
+   files (or is cut in two, for a chunk) and is counted again. Those counts are the coverage's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot import packing, structured
@@ -25,6 +30,7 @@ from bot.findings import ReviewReply
 from bot.packing import Count, Coverage, Piece
 from bot.pr_context import (
     MAX_LISTED_FILES,
+    PER_PAGE,
     ChangedFile,
     FileList,
     PullInfo,
@@ -45,13 +51,17 @@ ESCALATION_PROFILE = "massive-context"
 COUNT_BATCHES = 4  # worker threads for counting: the tokenizer releases the GIL
 
 
+Shape = Callable[[Sequence[Piece], str, str, str], Awaitable["Prompt"]]  # pieces, part, others, label
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One model call: its messages, their counted tokens, and which part of the change."""
 
     messages: list[dict[str, Any]]
-    tokens: int
+    tokens: int  # as the router counts them (JSON instructions included)
     label: str = ""
+    pieces: tuple[Piece, ...] = ()
 
 
 @dataclass
@@ -82,6 +92,12 @@ async def count_all(count: Count, texts: Sequence[str]) -> list[int]:
     return [n for batch in counted for n in batch]
 
 
+def estimated(drafts: Sequence[Piece]) -> list[Piece]:
+    """The drafts with every uncounted piece's tokens estimated from the counted ones."""
+    ratio = packing.tokens_per_char((len(p.text), p.tokens) for p in drafts if p.exact)
+    return [p if p.exact else replace(p, tokens=packing.estimate(len(p.text), ratio)) for p in drafts]
+
+
 def diff_text(f: ChangedFile, body: str | None, part: str = "") -> str:
     return render("prompts/review_piece.md.j2", kind="diff", path=f.path, status=f.status,
                   previous=f.previous_path, additions=f.additions, deletions=f.deletions,
@@ -94,36 +110,77 @@ def content_text(kind: str, path: str, text: str) -> str:
                   additions=0, deletions=0, part="", body=body, fence=packing.fence_for(body))
 
 
-def diff_pieces(files: Sequence[ChangedFile], count: Count) -> list[Piece]:
-    """Each file's diff as the prompt shows it (numbered), counted. CPU work: run it in a thread."""
+def diff_pieces(files: Sequence[ChangedFile], count: Count, first: int = 0, every: int = 1) -> list[Piece]:
+    """Each file's diff as the prompt shows it (numbered); the ``every``-th (by position in the
+    whole list, ``first`` being this batch's) counted, the others left for ``estimated``.
+    CPU work: run it in a thread."""
     pieces = []
-    for f in files:
+    for i, f in enumerate(files, first):
         text = diff_text(f, packing.numbered_patch(f.patch) if f.patch is not None else None)
-        pieces.append(Piece("diff", f.path, text, count(text), f.additions + f.deletions if f.patch is not None else 0))
+        exact = i % every == 0
+        pieces.append(Piece("diff", f.path, text, count(text) if exact else 0,
+                            f.additions + f.deletions if f.patch is not None else 0, exact))
     return pieces
 
 
+@dataclass
+class Reading:
+    """The change's reads, started: the file list (each page rendered as it arrives) and the
+    tree at ``sha``. ``start`` makes one; ``assemble_review`` finishes it."""
+
+    sha: str
+    listing: asyncio.Task[tuple[FileList, list[Piece]]]
+    tree: asyncio.Task[RepoTree]
+
+    def cancel(self) -> None:
+        """Stop what is still in flight (the review was skipped or failed); a read that failed
+        meanwhile has its error collected here rather than reported as never retrieved."""
+        for task in (self.listing, self.tree):
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()
+
+
+def start(ctx: Context, pull: PullInfo, count: Count) -> Reading:
+    """Begin reading the change now (``pull`` may come from the webhook: its head SHA and file
+    count are all the reads need), so they share a round trip with whatever the caller reads."""
+    return Reading(pull.head_sha, asyncio.ensure_future(listed_pieces(ctx, pull, count)),
+                   asyncio.ensure_future(read_tree(ctx, pull.head_sha)))
+
+
 async def listed_pieces(ctx: Context, pull: PullInfo, count: Count) -> tuple[FileList, list[Piece]]:
-    """The file list and every file's diff piece; each page is rendered and counted in a worker
-    thread as soon as it arrives, while the other pages are still on their way."""
+    """The file list and every file's diff piece; each page is rendered (a sample counted) in a
+    worker thread as soon as it arrives, while the other pages are still on their way."""
     counting: list[asyncio.Future[list[Piece]]] = []
+    every = packing.sample_every(min(max(pull.changed_files, 1), MAX_LISTED_FILES))
 
-    def on_page(files: list[ChangedFile]) -> None:
-        counting.append(asyncio.ensure_future(asyncio.to_thread(diff_pieces, files, count)))
+    def on_page(n: int, files: list[ChangedFile]) -> None:
+        first = (n - 1) * PER_PAGE
+        counting.append(asyncio.ensure_future(asyncio.to_thread(diff_pieces, files, count, first, every)))
 
-    listed = await list_files(ctx, pull, on_page)
-    by_path = {p.path: p for batch in await asyncio.gather(*counting) for p in batch}
-    return listed, [by_path[f.path] for f in listed.files]
+    try:
+        listed = await list_files(ctx, pull, on_page)
+        by_path = {p.path: p for batch in await asyncio.gather(*counting) for p in batch}
+    finally:
+        for job in counting:
+            job.cancel()
+    return listed, estimated([by_path[f.path] for f in listed.files])
 
 
 async def content_pieces(ctx: Context, count: Count, wanted: Sequence[tuple[str, TreeFile]]) -> tuple[list[Piece], int]:
-    """Fetch and count (kind, file) contents; -> pieces in the given order, binaries skipped."""
+    """Fetch and count (a sample of) (kind, file) contents; -> pieces in the given order,
+    binaries skipped."""
     texts = await read_texts(ctx, [(t.path, t.sha) for _, t in wanted])
     kept = [(kind, t.path, texts.get(t.path)) for kind, t in wanted]
-    rendered = [(kind, path, content_text(kind, path, text)) for kind, path, text in kept if text is not None]
-    tokens = await count_all(count, [r[2] for r in rendered])
-    pieces = [Piece(kind, path, text, n) for (kind, path, text), n in zip(rendered, tokens)]  # type: ignore[arg-type]
-    return pieces, len(kept) - len(rendered)
+    rendered = await asyncio.to_thread(
+        lambda: [(kind, path, content_text(kind, path, text)) for kind, path, text in kept if text is not None])
+    every = packing.sample_every(len(rendered))
+    sample = [r[2] for i, r in enumerate(rendered) if i % every == 0]
+    tokens = iter(await count_all(count, sample))
+    drafts = [Piece(kind, path, text, next(tokens) if i % every == 0 else 0, exact=i % every == 0)  # type: ignore[arg-type]
+              for i, (kind, path, text) in enumerate(rendered)]
+    return estimated(drafts), len(kept) - len(rendered)
 
 
 def split_piece(f: ChangedFile, budget: int, count: Count) -> list[Piece]:
@@ -157,15 +214,19 @@ def choose_window(router: ModelRouter, phase: Phase, labels: Sequence[str], need
     return profile, window
 
 
-async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter) -> ReviewInput:
+async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, reading: Reading | None = None) -> ReviewInput:
     count: Count = router.count_tokens
     reserve = ctx.config.limits.output_reserve_tokens
-    tree_task = asyncio.create_task(read_tree(ctx, pull.head_sha))
+    if reading is None:
+        reading = start(ctx, pull, count)
+    elif reading.sha != pull.head_sha:  # pushed since the webhook: the file list is current, the tree not
+        reading.tree.cancel()
+        reading = Reading(pull.head_sha, reading.listing, asyncio.ensure_future(read_tree(ctx, pull.head_sha)))
     try:
-        listed, diffs = await listed_pieces(ctx, pull, count)
-        tree = await tree_task
+        listed, diffs = await reading.listing
+        tree = await reading.tree
     finally:
-        tree_task.cancel()
+        reading.cancel()
     files = listed.files
     changed = [f.path for f in files]
     diff_total = sum(p.tokens for p in diffs)
@@ -175,42 +236,86 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter) -> 
     tree_text, _, shown = await asyncio.to_thread(
         packing.tree_listing, paths, changed, int(room * packing.TREE_SHARE), count)
     tree_info = (shown, len(paths))
-    # the fixed part as the router will count it: chat format and the JSON instructions included
-    bare = structured.with_instructions(_messages(ctx, pull, tree_text, tree_info, [], "", ""), ReviewReply, native=False)
-    fixed = await asyncio.to_thread(router.count_tokens, bare)
+    shape = partial(_prompt, ctx, router, pull, tree_text, tree_info)
+    fixed = (await shape([], "", "", "")).tokens
     usable = max(1, room - fixed)
     coverage = Coverage(files_changed=max(pull.changed_files, len(files)), files_listed=len(files),
                         window=window, reserve=reserve, tree_paths=shown, tree_total=len(paths))
     note_listing(coverage, listed, files, tree, shown)
 
+    prompts: list[Prompt] | None = None
     if diff_total <= usable:
+        noted = len(coverage.left_out)
         extras = await add_extras(ctx, count, files, tree, usable - diff_total, coverage)
-        chunks = [list(diffs) + extras]
-    else:
-        pieces: list[Piece] = []
-        for f, piece in zip(files, diffs):
-            pieces += split_piece(f, usable, count) if piece.tokens > usable else [piece]
-        chunks = packing.chunk_pieces(pieces, usable)
+        prompts = await _whole(shape, diffs, extras, room, coverage)
+        if prompts is None:  # counted, the diff alone is over after all: chunks, without extras
+            del coverage.left_out[noted:]
+            coverage.whole_in_diff = 0
+    if prompts is None:
+        prompts = await _chunked(shape, files, diffs, usable, room, count)
         coverage.left_out.append(
-            f"full head versions and related files: the diff alone ({diff_total:,} tokens) is larger than "
-            f"the {window:,}-token window, so it was reviewed in {len(chunks)} chunks of the diff only")
-    prompts = []
-    for i, chunk in enumerate(chunks, 1):
-        part = f"part {i} of {len(chunks)}" if len(chunks) > 1 else ""
-        label = f"Part {i} of {len(chunks)} ({packing.summarise_paths(_paths(chunk), 2)})" if part else ""
-        others = "" if not part else f"The other parts cover the rest of the {len(files):,} changed files."
-        messages = _messages(ctx, pull, tree_text, tree_info, chunk, part, others)
-        prompts.append(Prompt(messages, fixed + sum(p.tokens for p in chunk), label))
-    sent = [p for chunk in chunks for p in chunk]
+            f"full head versions and related files: the diff alone (about {diff_total:,} tokens) is larger than "
+            f"the {window:,}-token window, so it was reviewed in {len(prompts)} chunks of the diff only")
+    sent = [p for prompt in prompts for p in prompt.pieces]
     with_patch = {f.path for f in files if f.patch is not None}
     coverage.files_read = len({p.path for p in sent if p.kind == "diff" and p.path in with_patch})
     coverage.lines_read = sum(p.lines for p in sent if p.kind == "diff")
-    coverage.head_files = sum(1 for p in sent if p.kind == "head")
+    coverage.head_files = sum(1 for p in sent if p.kind == "head") + coverage.whole_in_diff
     coverage.related_files = sum(1 for p in sent if p.kind == "related")
     coverage.tokens = sum(p.tokens for p in prompts)
     coverage.chunks = len(prompts)
     diffmap = DiffMap({f.path: f.patch for f in files})
     return ReviewInput(pull, listed, diffmap, prompts, coverage, profile)
+
+
+async def _prompt(ctx: Context, router: ModelRouter, pull: PullInfo, tree_text: str, tree: tuple[int, int],
+                  pieces: Sequence[Piece], part: str, others: str, label: str) -> Prompt:
+    """One prompt, counted as the router will count it: chat format and JSON instructions included."""
+    messages = _messages(ctx, pull, tree_text, tree, pieces, part, others)
+    sized = structured.with_instructions(messages, ReviewReply, native=False)
+    return Prompt(messages, await asyncio.to_thread(router.count_tokens, sized), label, tuple(pieces))
+
+
+async def _whole(shape: Shape, diffs: list[Piece], extras: list[Piece], room: int, coverage: Coverage) -> list[Prompt] | None:
+    """The one prompt of the whole change; context files (lowest priority first) shed while its
+    count is over the room. None when the diff alone is over."""
+    extras = list(extras)
+    shed = 0
+    while True:
+        prompt = await shape(diffs + extras, "", "", "")
+        if prompt.tokens <= room or not extras:
+            break
+        excess = prompt.tokens - room
+        while extras and excess > 0:
+            excess -= extras.pop().tokens
+            shed += 1
+    if shed:
+        coverage.left_out.append(f"{packing.plural(shed, 'more context file')}: the prompt, counted, was over its estimate")
+    return [prompt] if prompt.tokens <= room else None
+
+
+async def _chunked(shape: Shape, files: Sequence[ChangedFile], diffs: Sequence[Piece], usable: int, room: int,
+                   count: Count) -> list[Prompt]:
+    """Chunks of the diff, each prompt counted; a chunk over its room is cut in two."""
+    pieces: list[Piece] = []
+    for f, piece in zip(files, diffs):
+        if not piece.exact and piece.tokens > usable // 2:  # near the size of a chunk: know it exactly
+            piece = replace(piece, tokens=await asyncio.to_thread(count, piece.text), exact=True)
+        pieces += await asyncio.to_thread(split_piece, f, usable, count) if piece.tokens > usable else [piece]
+    chunks = packing.chunk_pieces(pieces, usable)
+    while True:
+        n = len(chunks)
+        prompts = list(await asyncio.gather(*(
+            shape(chunk, f"part {i} of {n}" if n > 1 else "",
+                  f"The other parts cover the rest of the {len(files):,} changed files." if n > 1 else "",
+                  f"Part {i} of {n} ({packing.summarise_paths(_paths(chunk), 2)})" if n > 1 else "")
+            for i, chunk in enumerate(chunks, 1))))
+        over = [i for i, p in enumerate(prompts) if p.tokens > room and len(chunks[i]) > 1]
+        if not over:
+            return prompts
+        for i in reversed(over):
+            half = len(chunks[i]) // 2
+            chunks[i : i + 1] = [chunks[i][:half], chunks[i][half:]]
 
 
 def _paths(chunk: Sequence[Piece]) -> list[str]:
@@ -240,7 +345,7 @@ def note_listing(coverage: Coverage, listed: FileList, files: Sequence[ChangedFi
 async def add_extras(ctx: Context, count: Count, files: Sequence[ChangedFile], tree: RepoTree, budget: int,
                      coverage: Coverage, mentioned: Sequence[str] = ()) -> list[Piece]:
     """Full head versions of changed files, then related files, within the room left."""
-    heads, skipped = packing.head_candidates(files, tree.by_path)
+    heads, skipped, coverage.whole_in_diff = packing.head_candidates(files, tree.by_path)
     head_fetch = packing.choose_by_estimate(heads, budget)
     estimate = sum(t.size // packing.BYTES_PER_TOKEN + 16 for t in head_fetch)
     related = packing.related_candidates([f.path for f in files], tree.files, mentioned)

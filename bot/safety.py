@@ -153,12 +153,17 @@ def clean_untrusted(text: str | None) -> str:
 async def writer_comments(ctx: Context, comments: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The comments written by people with write, maintain or admin permission, in order.
 
-    Permissions are looked up once per login (Context caches them for the job)."""
+    Permissions are looked up once per login (Context caches them for the job), all at once.
+    The bot's own comments are never a person's: they are left out without a lookup (GitHub
+    would answer "none" or 404 for the bot, at the cost of a round trip on every phase)."""
+    from bot.comments import is_bot_author  # bot.comments renders templates: import on use
+
     comments = list(comments)
-    logins = sorted({str((c.get("user") or {}).get("login") or "") for c in comments} - {""})
+    people = [c for c in comments if not is_bot_author(ctx, c)]
+    logins = sorted({str((c.get("user") or {}).get("login") or "") for c in people} - {""})
     allowed = await asyncio.gather(*(ctx.can_write(login) for login in logins))
     writers = {login for login, ok in zip(logins, allowed) if ok}
-    return [c for c in comments if (c.get("user") or {}).get("login") in writers]
+    return [c for c in people if (c.get("user") or {}).get("login") in writers]
 
 
 # --- neutralising output ------------------------------------------------------------------

@@ -6,11 +6,15 @@ labeler's permission is checked like a commenter's; every "no" is logged with it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from bot.repo_context import started
 
 if TYPE_CHECKING:
     from bot.context import Context
+
+T = TypeVar("T")
 
 
 async def labeled_issue(ctx: Context, labels: Iterable[str], phase: str) -> tuple[int, str] | None:
@@ -27,3 +31,31 @@ async def labeled_issue(ctx: Context, labels: Iterable[str], phase: str) -> tupl
         ctx.log.info("%s: label %r on #%s by %s ignored: no write permission", phase, label, number, ctx.event.sender)
         return None
     return number, label
+
+
+
+def _label_matches(ctx: Context, labels: Iterable[str]) -> int | None:
+    """The issue number when this event adds one of ``labels`` to an issue (not a pull
+    request), decided without a request or a log line."""
+    label = str((ctx.event.payload.get("label") or {}).get("name") or "")
+    if label.casefold() not in {name.casefold() for name in labels} or ctx.event.is_pull_request:
+        return None
+    return ctx.event.issue_number
+
+
+async def on_label(
+    ctx: Context,
+    labels: Iterable[str],
+    phase: str,
+    reads: Callable[[int], Awaitable[T]],
+    run: Callable[[int, str, Awaitable[T]], Awaitable[None]],
+) -> None:
+    """``labeled_issue``, with the phase's first reads (``reads(number)``) started before the
+    labeler's permission check so the two overlap: ``run(number, label, pending_reads)`` when
+    the check passes; otherwise the reads are cancelled and nothing they found is used."""
+    labels = list(labels)
+    number = _label_matches(ctx, labels)
+    async with started(reads(number) if number is not None else None) as pending:
+        found = await labeled_issue(ctx, labels, phase)
+        if found and pending is not None:
+            await run(*found, pending)

@@ -5,14 +5,17 @@ Triggers: ``issues.labeled`` with an approve label (``triggers.approve_labels``)
 comment exists (found by marker AND author). The spec used is the machine-readable part as the
 bot wrote it: its digest is checked, so later edits by anyone else are never used.
 
-Writes: blobs, a tree and a commit on top of the default branch's head, the bot's branch
-``model-routing/issue-N`` created or force-moved, and one draft pull request from it, edited on
-every later approval. Never the default branch, never ``.github/workflows/**`` or a denied path,
+Writes: a tree (small text files inline, blobs first for the rest) and a commit on top of the
+default branch's head, the bot's branch ``model-routing/issue-N`` created or force-moved, and one
+draft pull request from it, edited on every later approval. Everything the job reads before the
+model call goes in one concurrent wave (with the labeler's permission check), then the files the
+spec names; the writes follow each other, each needing the previous one's SHA. Never the default branch, never ``.github/workflows/**`` or a denied path,
 never over the size caps. Anything that stops the job is said in one status comment on the issue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.commands import Command, CommandTable
@@ -20,8 +23,8 @@ from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
 from bot.edits import Change, Refusal, screen
 from bot.gitdata import (
+    BaseMoved,
     branch_for,
-    branch_head,
     commit_message,
     point_branch,
     read_files,
@@ -29,10 +32,10 @@ from bot.gitdata import (
     write_commit,
 )
 from bot.implement_attempts import Attempts, plan_and_apply
-from bot.implement_context import ImplementInput, gather, messages
-from bot.repo_context import IssueContext, issue_context
+from bot.implement_context import FirstReads, ImplementInput, first_reads, gather, messages
+from bot.repo_context import started
 from bot.routing import Router
-from bot.triggers import labeled_issue
+from bot.triggers import on_label
 from bot.safety import neutralise, secret_values
 from bot.specdoc import EmbeddedSpec, SpecTampered, extract
 from bot.templates import render
@@ -50,10 +53,9 @@ DETAIL_LINES = 20
 
 @router.register("issues", action="labeled")
 async def on_approve_label(ctx: Context) -> None:
-    found = await labeled_issue(ctx, ctx.config.triggers.approve_labels, PHASE)
-    if found:
-        number, label = found
-        await implement(ctx, number, trigger=f"label `{label}`")
+    # the first reads run while the labeler's permission is checked, and are dropped if it says no
+    await on_label(ctx, ctx.config.triggers.approve_labels, PHASE, lambda n: first_reads(ctx, n),
+                   lambda n, label, reads: implement(ctx, n, trigger=f"label `{label}`", reads=reads))
 
 
 async def approve_command(ctx: Context, cmd: Command) -> None:
@@ -79,11 +81,13 @@ async def _status(ctx: Context, number: int, existing: dict[str, Any] | None, te
     return await upsert_comment(ctx, number, marker(PHASE, issue=number), neutralise(text, _secrets(ctx)), existing)
 
 
-async def implement(ctx: Context, number: int, trigger: str) -> None:
+async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[FirstReads] | None = None) -> None:
+    """Read (or take the first reads already started), plan, guard and write."""
     from bot.models import ModelError  # imports no model library; only a call does
 
     async with ctx.job(PHASE, f"#{number}") as result:
-        context = await issue_context(ctx, number, contributing=True)
+        first = await (reads if reads is not None else first_reads(ctx, number))
+        context = first.context
         comments = context.issue.raw_comments
         status = own_comment(ctx, comments, marker(PHASE, issue=number))
         spec_comment = own_comment(ctx, comments, marker("spec", issue=number))
@@ -92,12 +96,15 @@ async def implement(ctx: Context, number: int, trigger: str) -> None:
             await _no_spec(ctx, number, status, problem, result)
             return
         branch = branch_for(number)
-        head = await branch_head(ctx, branch)
-        if head is not None and f"{TRAILER}: {number}" not in await commit_message(ctx, head):
-            await _fail(ctx, number, status, result, [], f"The branch `{branch}` has commits that the bot did not write.",
-                        f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, then approve again.")
-            return
-        found = await gather(ctx, context, spec, str((spec_comment or {}).get("html_url") or ""))
+        # the files are read while the bot's branch is checked; a refusal drops them
+        async with started(gather(ctx, first, spec, str((spec_comment or {}).get("html_url") or ""))) as files:
+            head = first.branch_head
+            if head is not None and f"{TRAILER}: {number}" not in await commit_message(ctx, head):
+                await _fail(ctx, number, status, result, [], f"The branch `{branch}` has commits that the bot did not write.",
+                            f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, then approve again.")
+                return
+            assert files is not None
+            found = await files
         attempts = Attempts()
         try:
             await plan_and_apply(
@@ -120,7 +127,7 @@ async def implement(ctx: Context, number: int, trigger: str) -> None:
                         "The model's edits did not apply to the current code, even after a repair request and an escalation.",
                         "", attempts)
             return
-        await _write(ctx, number, trigger, context, found, attempts, status, result)
+        await _write(ctx, number, trigger, first, found, attempts, status, result)
 
 
 def _read_spec(ctx: Context, comment: dict[str, Any] | None) -> tuple[EmbeddedSpec | None, str]:
@@ -199,7 +206,7 @@ async def _write(
     ctx: Context,
     number: int,
     trigger: str,
-    context: IssueContext,
+    first: FirstReads,
     found: ImplementInput,
     attempts: Attempts,
     status: dict[str, Any] | None,
@@ -225,14 +232,20 @@ async def _write(
     plan = attempts.plan
     assert plan is not None
     secrets = _secrets(ctx)
-    title = context.issue.title.replace("\n", " ").strip() or f"Implement #{number}"
+    title = first.context.issue.title.replace("\n", " ").strip() or f"Implement #{number}"
     summary = neutralise(plan.summary.strip(), secrets)
     message = (f"{title}\n\n{summary}\n\nWritten by Model Routing Bot from revision {found.spec.revision} "
                f"of the approved spec; a person must review it.\n\n{TRAILER}: {number}\n")
-    default = context.repo.default_branch
+    default = first.context.repo.default_branch
     branch = branch_for(number)
-    sha = await write_commit(ctx, found.base, screened.allowed, message, limits.fetch_concurrency)
-    moved = await point_branch(ctx, branch, sha, default)
+    try:
+        sha = await write_commit(ctx, found.base, screened.allowed, message, limits.fetch_concurrency)
+    except BaseMoved as exc:
+        await _fail(ctx, number, status, result, [str(exc)], f"The default branch `{default}` moved while the bot was reading it.",
+                    "Nothing was written. Approve again to build on its new head.", attempts)
+        return
+    # the branch and its pull request as read at the start: no second look unless GitHub objects
+    moved = await point_branch(ctx, branch, sha, default, first.branch_head, known=True)
     body = render(
         "comments/implement_pr.md.j2",
         mark=marker("implement-pr", issue=number),
@@ -248,7 +261,7 @@ async def _write(
         branch=branch,
         footer=foot,
     )
-    pull, how = await upsert_draft_pull(ctx, branch, default, title, neutralise(body, secrets))
+    pull, how = await upsert_draft_pull(ctx, branch, default, title, neutralise(body, secrets), first.pull, listed=True)
     pull_number = pull.get("number")
     if status is not None:  # an earlier notice (no spec, failure) must not outlive the success
         done = render("comments/implement_done.md.j2", issue=number, pull=pull_number, how=how, footer=foot)

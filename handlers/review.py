@@ -28,7 +28,7 @@ from bot.templates import render
 if TYPE_CHECKING:
     from bot.context import Context, JobResult
     from bot.models import ModelResult
-    from bot.review_context import ReviewInput
+    from bot.review_context import Reading, ReviewInput
 
 router = Router()
 commands = CommandTable()
@@ -91,14 +91,19 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
     from bot.models import ModelError  # no model library; only a call loads one
 
     async with ctx.job(PHASE, f"#{number}") as result:
-        pull, reviews = await asyncio.gather(read_pull(ctx, number), bot_reviews(ctx, number))
-        if not _may_review(ctx, pull, reviews, result):
-            return
+        reading = _start_reading(ctx, number)
         try:
-            inp, merged, models = await _review_model(ctx, pull, result)
-        except (ModelError, ConfigError) as exc:
-            await _report_failure(ctx, pull, exc, result)
-            return
+            pull, reviews = await asyncio.gather(read_pull(ctx, number), bot_reviews(ctx, number))
+            if not _may_review(ctx, pull, reviews, result):
+                return
+            try:
+                inp, merged, models = await _review_model(ctx, pull, result, reading)
+            except (ModelError, ConfigError) as exc:
+                await _report_failure(ctx, pull, exc, result)
+                return
+        finally:
+            if reading is not None:
+                reading.cancel()
         body, comments = _review_body(ctx, inp, merged, models, trigger)
         if review_for(ctx, await bot_reviews(ctx, number), number, pull.head_sha):  # written meanwhile
             result.outcome, result.detail = "skipped", f"reviewed meanwhile at {pull.head_sha[:7]}"
@@ -109,6 +114,19 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
                          f"{inp.coverage.files_read} of {inp.coverage.files_changed} files, "
                          f"{inp.coverage.tokens:,} tokens in {inp.coverage.chunks} call(s)")
         ctx.log.info("review: #%s at %s: %s", number, pull.head_sha[:7], result.detail)
+
+
+def _start_reading(ctx: Context, number: int) -> Reading | None:
+    """The change's reads (file list, head tree), begun in the same round trip as the pull
+    request and its reviews: the webhook already names the head SHA and the file count. None
+    for a `/review` comment, whose event does not, or when the config is invalid."""
+    from bot.review_context import start
+
+    data = ctx.event.payload.get("pull_request") or {}
+    pull = pull_info(data)
+    if pull.number != number or not pull.head_sha or "changed_files" not in data or ctx.config_error:
+        return None
+    return start(ctx, pull, ctx.models(ctx.job_id(PHASE, f"#{number}"), PHASE).count_tokens)
 
 
 def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], result: JobResult) -> bool:
@@ -124,12 +142,13 @@ def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], res
     return False
 
 
-async def _review_model(ctx: Context, pull: PullInfo, result: JobResult) -> tuple[ReviewInput, ReviewReply, list[ModelResult]]:
+async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
+                        reading: Reading | None) -> tuple[ReviewInput, ReviewReply, list[ModelResult]]:
     from bot.models import InvalidOutput
     from bot.review_context import assemble_review
 
     models = ctx.models(ctx.job_id(PHASE, f"#{pull.number}"), PHASE)
-    inp = await assemble_review(ctx, pull, models)
+    inp = await assemble_review(ctx, pull, models, reading)
 
     async def one(messages: list[dict[str, Any]]) -> ModelResult:
         return await models.complete(PHASE, messages, labels=pull.labels, response_model=ReviewReply)

@@ -10,6 +10,7 @@ the previous revision if there is one, so nothing is lost and a later success re
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import Command, CommandTable
@@ -17,7 +18,7 @@ from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
 from bot.repo_context import IssueContext, issue_context
 from bot.routing import Router
-from bot.triggers import labeled_issue
+from bot.triggers import on_label
 from bot.safety import neutralise, redact, secret_values
 from bot.specdoc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
 from bot.templates import render
@@ -39,10 +40,9 @@ VISIBLE_REVISION_RE = re.compile(r"\*\*Revision (\d+)\*\*")
 
 @router.register("issues", action="labeled")
 async def on_design_label(ctx: Context) -> None:
-    found = await labeled_issue(ctx, ctx.config.triggers.design_labels, PHASE)
-    if found:
-        number, label = found
-        await write_spec(ctx, number, trigger=f"label `{label}`")
+    # the context is read while the labeler's permission is checked, and dropped if it says no
+    await on_label(ctx, ctx.config.triggers.design_labels, PHASE, lambda n: issue_context(ctx, n),
+                   lambda n, label, reads: write_spec(ctx, n, trigger=f"label `{label}`", reads=reads))
 
 
 @commands.register("spec", help="write (or revise) the design spec for this issue", on=("issue",))
@@ -57,13 +57,14 @@ async def spec_command(ctx: Context, cmd: Command) -> None:
     await write_spec(ctx, number, trigger="`/spec`")
 
 
-async def write_spec(ctx: Context, number: int, trigger: str) -> None:
-    """Read the context, ask the model, and post or edit the one spec comment."""
+async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[IssueContext] | None = None) -> None:
+    """Read the context (or take the reads already started), ask the model, and post or edit
+    the one spec comment."""
     from bot.models import ModelError  # imports no model library; only a call does
 
     mark = marker(PHASE, issue=number)
     async with ctx.job(PHASE, f"#{number}") as result:
-        context = await issue_context(ctx, number)
+        context = await (reads if reads is not None else issue_context(ctx, number))
         existing = own_comment(ctx, context.issue.raw_comments, mark)  # no second listing
         previous = _previous_spec(ctx, existing)
         if previous and ctx.event.delivery_id and previous.delivery == ctx.event.delivery_id:

@@ -26,6 +26,8 @@ from bot.specdoc import BLOCK_RE, EmbeddedSpec, SpecData, embed
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
+from tests.fakes.github_shapes import validation_failed
+from tests.fakes.github_shapes_git import git_ref
 from tests.fakes.llm import Fail, FakeLLM
 
 REPO = "acme/widgets"
@@ -388,6 +390,118 @@ def test_a_branch_with_someone_elses_commit_is_not_overwritten(
     assert "commits that the bot did not write" in notice
 
 
+# -- round trips -------------------------------------------------------------------------------
+
+
+def made(github: FakeGitHub, since: int = 0) -> list[tuple[str, str]]:
+    """(method, path below the repository) of every request to it since ``since``."""
+    return [(r.method, r.path.removeprefix(f"/repos/{REPO}/")) for r in github.requests[since:]
+            if r.path.startswith(f"/repos/{REPO}/")]
+
+
+def test_an_approval_reads_each_thing_once_and_sends_small_files_inside_the_tree(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    llm.script("fast-a", reply(*GOOD))
+
+    run(make_dispatcher(settings), labeled(number))
+
+    assert github.files(REPO, BRANCH.format(n=number)) == expected_files()
+    calls = made(github)
+    assert ("POST", "git/blobs") not in calls  # small text goes inline in the tree
+    assert not [c for c in calls if c[0] == "GET" and c[1].startswith("git/commits/")]  # no commit read
+    assert calls.count(("GET", "pulls")) == 1  # listed once, up front
+    assert calls.count(("GET", f"git/ref/heads/{BRANCH.format(n=number)}")) == 1  # not again before the write
+    assert [p for _, p in calls if p.startswith("collaborators/")] == ["collaborators/alice/permission"]
+    [tree] = [r.json for r in github.requests if r.method == "POST" and r.path.endswith("/git/trees")]
+    entries = {e["path"]: e for e in tree["tree"]}
+    assert entries["widgets/export.py"]["content"] == EXPORT and "sha" not in entries["widgets/export.py"]
+    assert entries["docs/old.md"]["sha"] is None
+    # the writes in their safe order: the ref only once its commit exists, the pull once the ref does
+    writes = [c for c in calls if c[0] != "GET"]
+    assert writes == [("POST", "git/trees"), ("POST", "git/commits"), ("POST", "git/refs"), ("POST", "pulls")]
+
+
+def test_a_large_file_still_goes_as_its_own_blob(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    big = "".join(f"row {i}\n" for i in range(20_000))  # about 170 kB
+    llm.script("fast-a", reply(WRITE_EXPORT, {"path": "data/rows.txt", "action": "write", "content": big}))
+
+    run(make_dispatcher(settings), labeled(number))
+
+    files = github.files(REPO, BRANCH.format(n=number))
+    assert files["data/rows.txt"] == big.encode() and files["widgets/export.py"] == EXPORT.encode()
+    [blob] = [r.json for r in github.requests if r.method == "POST" and r.path.endswith("/git/blobs")]
+    assert blob["content"] == big
+
+
+def test_a_default_branch_that_moved_between_its_reads_is_not_built_on(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    repo = github.state.repo(REPO)
+    old = repo.head("main")
+    github.commit(REPO, "main", {"NEW.md": "pushed meanwhile\n"})
+    # the head as it was (the ref answered before the push), the tree as it is now
+    github.fail("GET", r"/git/ref/heads/main$", 200, git_ref(github.url, repo, "refs/heads/main", old))
+    llm.script("fast-a", reply(WRITE_EXPORT))
+
+    outcome = run(make_dispatcher(settings), labeled(number))
+
+    assert github.pulls(REPO) == []
+    assert "refs/heads/" + BRANCH.format(n=number) not in repo.refs
+    assert not [w for w in github.writes() if w.path.endswith(("/git/commits", "/git/refs"))]
+    [notice] = [c.body for c in github.comments(REPO, number) if marker("implement", issue=number) in c.body]
+    assert "moved while the bot was reading it" in notice and "Nothing was written" in notice
+    assert outcome.results[0].outcome == "failed"
+
+
+def test_a_branch_created_meanwhile_is_read_again_then_written(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    branch = BRANCH.format(n=number)
+    github.fail("POST", r"/git/refs$", 422, validation_failed(
+        [{"code": "invalid", "resource": "Reference", "field": "ref"}], "Reference already exists"))
+    llm.script("fast-a", reply(*GOOD))
+
+    run(make_dispatcher(settings), labeled(number))
+
+    assert github.files(REPO, branch) == expected_files()
+    assert made(github).count(("GET", f"git/ref/heads/{branch}")) == 2  # up front, and after the refusal
+    assert the_pull(github).draft
+
+
+def test_a_pull_request_closed_during_the_model_call_is_left_closed_and_a_new_one_opened(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    llm.script("fast-a", reply(*GOOD))
+    dispatcher = make_dispatcher(settings)
+    run(dispatcher, labeled(number))
+    first = the_pull(github)
+
+    def close_then_answer(body: dict[str, Any]) -> str:
+        with github.state.lock:
+            github.state.repo(REPO).issues[first.number].state = "closed"
+        return reply(dict(WRITE_EXPORT, content=EXPORT + "# again\n"))
+
+    llm.default("fast-a", close_then_answer)
+    run(dispatcher, commented(github, number, "/approve"))
+
+    pulls = github.pulls(REPO)
+    assert len(pulls) == 2 and pulls[-1].number != first.number and pulls[-1].draft
+    assert github.state.repo(REPO).issues[first.number].state == "closed"
+
+
 # -- mid-task switching ------------------------------------------------------------------------
 
 
@@ -497,15 +611,16 @@ def _planned(lines: list[str]) -> list[dict[str, Any]]:
 
 def _check_plan(planned: list[dict[str, Any]], number: int) -> None:
     steps = [(p["method"], p["path"].split("/", 4)[-1]) for p in planned]
-    assert steps == [("POST", "git/blobs"), ("POST", "git/trees"), ("POST", "git/commits"),
-                     ("POST", "git/refs"), ("POST", "pulls")], steps
-    assert planned[3]["body"]["ref"] == f"refs/heads/{BRANCH.format(n=number)}"
-    pull = planned[4]["body"]
+    # a small text file goes inline in the tree: no blob write
+    assert steps == [("POST", "git/trees"), ("POST", "git/commits"), ("POST", "git/refs"), ("POST", "pulls")], steps
+    assert planned[0]["body"]["tree"] == [{"path": "widgets/export.py", "mode": "100644", "type": "blob", "content": EXPORT}]
+    assert planned[2]["body"]["ref"] == f"refs/heads/{BRANCH.format(n=number)}"
+    pull = planned[3]["body"]
     assert pull["draft"] is True and pull["head"] == BRANCH.format(n=number) and pull["base"] == "main"
     assert "`openai/fast-a`" in pull["body"] and f"Closes #{number}" in pull["body"]
 
 
-def test_dry_run_plans_blob_tree_commit_ref_and_draft_pr_and_writes_nothing(
+def test_dry_run_plans_tree_commit_ref_and_draft_pr_and_writes_nothing(
     github: FakeGitHub, llm: FakeLLM, settings: Settings, make_config: Any
 ) -> None:
     number = seed(github)

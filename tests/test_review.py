@@ -168,6 +168,42 @@ def test_large_pr_gets_one_review_from_the_massive_context_model_once_per_sha(
     assert result.outcome == "skipped" and "already reviewed" in result.detail
 
 
+def test_the_change_is_read_in_the_same_round_trip_as_the_pull_request(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    """The webhook names the head SHA and the file count, so the head tree and every files page
+    are requested together with the pull request and its reviews, not after their answers, and
+    all of them before the first blob."""
+    number, fields = seed_large(github)
+    llm.default("wide-a", review_reply)
+    pull, reviews = f"/repos/{REPO}/pulls/{number}", f"/repos/{REPO}/pulls/{number}/reviews"
+    tree = f"/repos/{REPO}/git/trees/{fields['head']['sha']}"
+
+    run(make_dispatcher(settings), pr_event(fields))
+
+    log = [r.path for r in github.requests if r.method == "GET"]
+    first_blob = next(i for i, path in enumerate(log) if "/git/blobs/" in path)
+    wave = [log.index(path) for path in (pull, reviews, tree)]
+    wave += [i for i, path in enumerate(log) if path == f"{pull}/files"]
+    assert len(wave) == 3 + 4 and max(wave) < first_blob, log[: first_blob + 1]
+    assert len(github.reviews(REPO, number)) == 1
+
+    # the proof that they do not wait: the pull request's read fails (after a delay, so the
+    # answer cannot overtake requests already issued), yet the tree and every page were asked for
+    github.reset()
+    number, fields = seed_large(github)
+    github.fail("GET", rf"/pulls/{number}$", 404, {"message": "Not Found", "status": "404",
+                "documentation_url": "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"})
+    github.set_latency(0.2)
+    outcome = run(make_dispatcher(settings), pr_event(fields, delivery="d-fails"))
+
+    log = [r.path for r in github.requests if r.method == "GET"]
+    assert f"/repos/{REPO}/git/trees/{fields['head']['sha']}" in log
+    assert log.count(f"/repos/{REPO}/pulls/{number}/files") == 4
+    assert not any("/git/blobs/" in path for path in log) and github.writes() == []
+    assert [r.outcome for r in outcome.results] == ["failed"] and llm.requests == []
+
+
 def test_small_pr_is_reviewed_only_on_request(
     github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
 ) -> None:

@@ -5,6 +5,7 @@ triggers no command, loads no image and shows no secret, and leaves code as writ
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -209,6 +210,7 @@ class _Ctx:
     def __init__(self, roles: dict[str, str]) -> None:
         self.roles = roles
         self.asked: list[str] = []
+        self.settings = SimpleNamespace(bot_login="model-routing[bot]")
 
     async def can_write(self, login: str) -> bool:
         self.asked.append(login)
@@ -223,3 +225,12 @@ def test_writer_comments_keep_only_writers_and_ask_once_per_login() -> None:
     kept = asyncio.run(writer_comments(ctx, comments))
     assert [c["body"] for c in kept] == ["alice", "olga", "alice"]
     assert sorted(ctx.asked) == ["alice", "mallory", "nobody", "olga"]
+
+
+def test_writer_comments_leave_out_the_bots_own_comments_without_asking() -> None:
+    ctx: Any = _Ctx({"alice": "write", "model-routing[bot]": "write"})
+    comments: list[dict[str, Any]] = [{"user": {"login": n, "type": t}, "body": n}
+                                      for n, t in (("model-routing[bot]", "Bot"), ("alice", "User"))]
+    kept = asyncio.run(writer_comments(ctx, comments))
+    assert [c["body"] for c in kept] == ["alice"]
+    assert ctx.asked == ["alice"]  # no permission lookup for the bot's own login

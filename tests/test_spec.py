@@ -276,3 +276,33 @@ def test_ignored_triggers_say_why_in_the_log(
     messages = [r.getMessage() for r in caplog.records]
     assert any("by tina ignored: no write permission" in m for m in messages), messages
     assert any("on pull request" in m and "ignored" in m for m in messages), messages
+
+
+# -- round trips -------------------------------------------------------------------------------
+
+
+def test_a_label_reads_the_context_with_the_permission_check_and_asks_each_login_once(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    """The labeler's permission is asked alongside the context reads, not before them: so the
+    labeler, who also commented, is still asked once (the lookup is shared), the bot's own spec
+    comment is never looked up, and each delivery reads exactly this set and writes once."""
+    number = seed(github)
+    github.add_comment(REPO, number, "ALICE-COMMENT please", user="alice")
+    llm.default("reason-a", spec_reply())
+    dispatcher = make_dispatcher(settings)
+    calls: list[list[tuple[str, str]]] = []
+    for delivery in ("d-first", "d-again"):  # the second run finds the bot's spec comment
+        before = len(github.requests)
+        run(dispatcher, labeled(number, delivery=delivery))
+        calls.append([(r.method, r.path.removeprefix(f"/repos/{REPO}").lstrip("/"))
+                      for r in github.requests[before:]])
+
+    reads = [("GET", "contents/.github/model-routing.yml"), ("GET", "collaborators/alice/permission"),
+             ("GET", ""), ("GET", "readme"), ("GET", f"git/trees/{BRANCH}"), ("GET", f"issues/{number}"),
+             ("GET", f"issues/{number}/comments")]
+    for made in calls:
+        assert sorted(made[:-1]) == sorted(reads), made  # one permission lookup: alice's, none for the bot
+    assert calls[0][-1] == ("POST", f"issues/{number}/comments")
+    assert calls[1][-1][0] == "PATCH" and calls[1][-1][1].startswith("issues/comments/")
+    assert "ALICE-COMMENT" in llm.prompts("reason-a")[1]

@@ -12,6 +12,7 @@ nothing; ``base_model`` names a map entry to borrow the window and prices from, 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -103,13 +104,57 @@ def supports_response_schema(spec: ModelSpec) -> bool:
         return False
 
 
+PARALLEL_CHARS = 1_000_000  # from this size a text is counted on two threads (the tokenizer lets go of the GIL)
+COUNT_THREADS = 2
+
+
 def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str) -> int:
     """Prompt tokens as litellm counts them for ``model`` (its tokenizer, or tiktoken's default
-    for names it does not know; the tokenizers ship with litellm, so this works offline)."""
+    for names it does not know; the tokenizers ship with litellm, so this works offline).
+
+    A review prompt is megabytes long; litellm counts it on one thread. For tiktoken-counted
+    models a large text is counted here on two, by litellm's own rule (exact in its fixed-size
+    pieces up to its limit, else extrapolated from its evenly spaced samples), so the number
+    is the one ``litellm.token_counter`` gives, only sooner."""
     litellm = litellm_module()
     if isinstance(text_or_messages, str):
-        return int(litellm.token_counter(model=model, text=text_or_messages))
-    return int(litellm.token_counter(model=model, messages=text_or_messages))
+        fast = _parallel_count(text_or_messages, model)
+        return fast if fast is not None else int(litellm.token_counter(model=model, text=text_or_messages))
+    big = [i for i, m in enumerate(text_or_messages)
+           if isinstance(m.get("content"), str) and len(m["content"]) >= PARALLEL_CHARS]
+    counted = [_parallel_count(text_or_messages[i]["content"], model) for i in big]
+    if not big or None in counted:
+        return int(litellm.token_counter(model=model, messages=text_or_messages))
+    # litellm adds each string's count to the message overhead: count the rest with the big
+    # contents emptied (an empty text counts 0), then add theirs
+    rest = [{**m, "content": ""} if i in big else m for i, m in enumerate(text_or_messages)]
+    return int(litellm.token_counter(model=model, messages=rest)) + sum(n for n in counted if n is not None)
+
+
+def _parallel_count(text: str, model: str) -> int | None:
+    """litellm's count of a large text for a tiktoken-counted model, on ``COUNT_THREADS``
+    threads; None when the text is small or the model counts otherwise (litellm does it then)."""
+    if len(text) < PARALLEL_CHARS:
+        return None
+    try:
+        from litellm.constants import TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS, TOKEN_COUNTER_MAX_EXACT_CHARS
+        from litellm.litellm_core_utils import token_counter as tc
+        from litellm.utils import select_tokenizer
+
+        if select_tokenizer(model)["type"] != "openai_tokenizer":
+            return None
+        exact = tc._get_exact_count_function(model)  # noqa: SLF001 - litellm's own counting rule
+        if len(text) <= TOKEN_COUNTER_MAX_EXACT_CHARS:  # exact: cut where litellm's pieces end
+            step = -(-len(text) // COUNT_THREADS // TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS) * TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS
+            parts = [text[i : i + step] for i in range(0, len(text), step)]
+            with ThreadPoolExecutor(COUNT_THREADS) as pool:
+                return sum(pool.map(exact, parts))
+        samples = tc._evenly_spaced_samples(text, TOKEN_COUNTER_MAX_EXACT_CHARS)  # noqa: SLF001
+        with ThreadPoolExecutor(COUNT_THREADS) as pool:
+            sampled = sum(pool.map(exact, samples))
+        return round(sampled * len(text) / sum(len(s) for s in samples))
+    except (ImportError, AttributeError, KeyError, TypeError):  # another litellm: let it count
+        return None
 
 
 def api_key(spec: ModelSpec, env: dict[str, str] | None = None) -> str | None:

@@ -7,8 +7,8 @@ branch: ``point_branch`` only accepts the bot's own ``model-routing/`` branches.
 bot's alone, so moving it is a forced update, and the pull request is found by its head so a
 second approval edits it instead of opening another.
 
-Round trips are what the job waits for: the head and its tree are read concurrently (and checked
-against each other while the tree is written), the branch and its pull request are read once, up
+Round trips are what the job waits for: the default branch is read in one (``bot.git_base``,
+confirmed while the tree is written), the bot's branch and its pull request are read once, up
 front, and the writes use what was read, reading again only if GitHub says it changed meanwhile.
 """
 
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bot.edits import Change, TreeItem
+from bot.edits import Change
+from bot.git_base import BaseSnapshot, confirm_base
 from bot.github import get_json, get_json_or_none, http_status
-from bot.repo_context import started
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -38,62 +37,6 @@ class BranchGuardError(RuntimeError):
 
 def branch_for(issue: int) -> str:
     return f"{BRANCH_PREFIX}issue-{issue}"
-
-
-@dataclass(frozen=True)
-class BaseSnapshot:
-    """The default branch as it stood when the job read it; everything is built on this."""
-
-    branch: str
-    head_sha: str
-    tree_sha: str
-    items: dict[str, TreeItem]  # every entry of the recursive tree, by path
-    truncated: bool  # GitHub cut the recursive listing short (very large repositories)
-    paired: bool = False  # the tree was read by the head's SHA: no need to check the pair
-
-    def files(self) -> list[str]:
-        return [path for path, item in self.items.items() if item.type == "blob"]
-
-
-
-
-class BaseMoved(RuntimeError):
-    """The branch moved between reading its head and reading its tree: the two do not belong
-    together, so nothing may be built on them."""
-
-
-async def read_base(ctx: Context, branch: str) -> BaseSnapshot | None:
-    """Head commit and recursive tree listing of ``branch``, read concurrently (the tree by the
-    branch's name, so neither waits for the other); None when the branch does not exist. A push
-    between the two reads would pair a head with another commit's tree: ``write_commit`` checks
-    the pair (``check_base``) while it writes, before anything points at the result."""
-    ref, tree = await asyncio.gather(
-        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/ref/heads/{quote(branch)}"),
-        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/trees/{quote(branch)}", {"recursive": "1"}),
-    )
-    if not isinstance(ref, dict) or not ref.get("object"):
-        return None
-    head = str(ref["object"]["sha"])
-    paired = not isinstance(tree, dict)
-    if paired:  # a name the trees endpoint did not resolve: by the head's SHA
-        tree = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/trees/{head}", {"recursive": "1"})
-    items = {
-        str(e["path"]): TreeItem(str(e.get("mode", "")), str(e.get("type", "")), e.get("size"), str(e.get("sha", "")))
-        for e in tree.get("tree") or []
-        if isinstance(e, dict) and e.get("path")
-    }
-    return BaseSnapshot(branch, head, str(tree["sha"]), items, bool(tree.get("truncated")), paired)
-
-
-async def check_base(ctx: Context, base: BaseSnapshot) -> None:
-    """Raise ``BaseMoved`` unless ``base.tree_sha`` is the tree of ``base.head_sha`` (the trees
-    endpoint resolves a commit SHA to its tree; not recursive: only the root's SHA is needed)."""
-    if base.paired:
-        return
-    tree = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/trees/{base.head_sha}")
-    if str(tree.get("sha")) != base.tree_sha:
-        raise BaseMoved(f"`{base.branch}` moved while it was read (head {base.head_sha[:12]}, "
-                        f"tree {base.tree_sha[:12]} of another commit)")
 
 
 async def read_files(ctx: Context, base: BaseSnapshot, paths: list[str], concurrency: int) -> dict[str, bytes]:
@@ -131,8 +74,8 @@ async def write_commit(
 ) -> str:
     """One tree over the base tree (small text inline, other contents as blobs first, deletions
     as ``sha: null``) and one commit whose parent is the base head. Returns the commit SHA.
-    The base's head and tree are checked against each other while the tree is written (a tree
-    nothing points at is harmless); ``BaseMoved`` stops it before the commit."""
+    The base's head and tree are confirmed against each other while the tree is written (a
+    tree nothing points at is harmless); ``BaseMoved`` stops it before the commit."""
     gate = asyncio.Semaphore(concurrency)
     inline_left = INLINE_MAX_TOTAL
 
@@ -153,19 +96,31 @@ async def write_commit(
         inline = _inline(change) and change.size <= inline_left
         inline_left -= change.size if inline else 0
         plan.append((change, inline))
-    async with started(check_base(ctx, base)) as checked:
-        entries = await asyncio.gather(*(entry(c, inline) for c, inline in plan))
-        tree = await ctx.writes.request(
-            "POST", f"/repos/{ctx.repo}/git/trees", {"base_tree": base.tree_sha, "tree": list(entries)}
+    entries = list(await asyncio.gather(*(entry(c, inline) for c, inline in plan)))
+    if not base.tree_sha:  # the listing could not name its tree: ask the head commit first
+        base = await confirm_base(ctx, base)
+        tree = await _tree(ctx, base.tree_sha, entries)
+    else:  # the pair is confirmed while the tree is written; nothing points at the tree yet
+        made, confirmed = await asyncio.gather(
+            _tree(ctx, base.tree_sha, entries), confirm_base(ctx, base), return_exceptions=True
         )
-        assert checked is not None
-        await checked
+        if isinstance(confirmed, BaseException):
+            raise confirmed
+        if confirmed.tree_sha != base.tree_sha:  # same entries, another name: write it on that
+            base, made = confirmed, await _tree(ctx, confirmed.tree_sha, entries)
+        if isinstance(made, BaseException):
+            raise made
+        tree = made
     commit = await ctx.writes.request(
         "POST",
         f"/repos/{ctx.repo}/git/commits",
         {"message": message, "tree": tree["sha"], "parents": [base.head_sha]},
     )
     return str(commit["sha"])
+
+
+async def _tree(ctx: Context, base_tree: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return await ctx.writes.request("POST", f"/repos/{ctx.repo}/git/trees", {"base_tree": base_tree, "tree": entries})
 
 
 def _guard(branch: str, default_branch: str) -> None:

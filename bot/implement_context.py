@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.edits import WHOLE_FILE_MAX_BYTES, TreeItem, normalise_path
-from bot.gitdata import BaseSnapshot, branch_for, branch_head, open_pull, read_base, read_files
+from bot.git_base import BaseSnapshot, read_base
+from bot.gitdata import branch_for, branch_head, open_pull, read_files
 from bot.repo_context import IssueContext, issue_context, payload_branch
 from bot.templates import render
 
@@ -139,7 +140,7 @@ class FirstReads:
     """What the phase reads before anything else, all in one concurrent wave."""
 
     context: IssueContext  # the repository, the issue and its comments (the spec is among them)
-    base: BaseSnapshot  # the default branch's head and tree
+    base: BaseSnapshot | None  # the default branch's head and tree (None: an empty repository)
     branch_head: str | None  # the bot's branch ``model-routing/issue-N`` (None: not there yet)
     pull: dict[str, Any] | None  # its open pull request, if any
 
@@ -156,10 +157,8 @@ async def first_reads(ctx: Context, number: int) -> FirstReads:
         open_pull(ctx, branch),
     )
     default = context.repo.default_branch
-    if base is None or base.branch != default:
+    if hint != default:  # the event named none, or a branch since renamed
         base = await read_base(ctx, default)
-    if base is None:
-        raise RuntimeError(f"the default branch {default!r} has no commit to build on")
     return FirstReads(context, base, head, pull)
 
 
@@ -167,6 +166,8 @@ async def gather(ctx: Context, first: FirstReads, spec: EmbeddedSpec, spec_url: 
     """The files to show: named ones and their tests (the tree names both) in one wave, then what
     the named files import (their content names it)."""
     base = first.base
+    if base is None:  # only now an error: a missing spec is reported first, as it always was
+        raise RuntimeError(f"the default branch {first.context.repo.default_branch!r} has no commit to build on")
     concurrency = ctx.config.limits.fetch_concurrency
     named = [p for p in named_paths(spec) if _is_file(base.items, p)]
     tests = [t for p in named for t in _tests_for(p, base.items)[:MAX_RELATED_PER_FILE]]

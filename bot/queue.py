@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +112,11 @@ class JobQueue:
         """All of a batch in one write: one SQLite transaction or one LPUSH. Other storages
         (none configured today) get huey's one-by-one enqueue."""
         storage = self.huey.storage
-        messages = [self.huey.serialize_task(self.task.s(delivery_id)) for delivery_id in ids]
+        # one random base per batch: huey's own id is a uuid4 per task, and each os.urandom
+        # lets go of the GIL, which this thread then waits to win back from the event loop
+        base = uuid.uuid4().hex
+        messages = [self.huey.serialize_task(self.task.s(delivery_id, id=f"{base}-{n}"))
+                    for n, delivery_id in enumerate(ids)]
         if isinstance(storage, SqliteStorage):
             with storage.db(commit=True) as cursor:
                 start = 0

@@ -233,24 +233,38 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
     profile, window = choose_window(router, PHASE, pull.labels, diff_total, reserve)
     room = window - reserve - packing.margin(window)
     paths = [t.path for t in tree.files]
-    tree_text, _, shown = await asyncio.to_thread(
-        packing.tree_listing, paths, changed, int(room * packing.TREE_SHARE), count)
-    tree_info = (shown, len(paths))
-    shape = partial(_prompt, ctx, router, pull, tree_text, tree_info)
-    fixed = (await shape([], "", "", "")).tokens
-    usable = max(1, room - fixed)
+    tree_budget = int(room * packing.TREE_SHARE)
+    listing = asyncio.ensure_future(asyncio.to_thread(packing.tree_listing, paths, changed, tree_budget, count))
     coverage = Coverage(files_changed=max(pull.changed_files, len(files)), files_listed=len(files),
-                        window=window, reserve=reserve, tree_paths=shown, tree_total=len(paths))
-    note_listing(coverage, listed, files, tree, shown)
-
-    prompts: list[Prompt] | None = None
-    if diff_total <= usable:
-        noted = len(coverage.left_out)
-        extras = await add_extras(ctx, count, files, tree, usable - diff_total, coverage)
-        prompts = await _whole(shape, diffs, extras, room, coverage)
-        if prompts is None:  # counted, the diff alone is over after all: chunks, without extras
-            del coverage.left_out[noted:]
-            coverage.whole_in_diff = 0
+                        window=window, reserve=reserve, tree_total=len(paths))
+    # the context files' fetch need not wait for the tree's listing to be counted: with the
+    # listing at its cap, the prompt's fixed part is at its largest, so this room is surely there
+    bare = (await _prompt(ctx, router, pull, "", (0, len(paths)), [], "", "", "")).tokens
+    early_room = room - bare - tree_budget - diff_total
+    exact_room: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    early = (asyncio.ensure_future(add_extras(ctx, count, files, tree, exact_room, coverage, fetch_budget=early_room))
+             if early_room > 0 else None)
+    try:
+        tree_text, _, shown = await listing
+        tree_info = (shown, len(paths))
+        shape = partial(_prompt, ctx, router, pull, tree_text, tree_info)
+        fixed = (await shape([], "", "", "")).tokens
+        usable = max(1, room - fixed)
+        coverage.tree_paths = shown
+        note_listing(coverage, listed, files, tree, shown)
+        prompts: list[Prompt] | None = None
+        if diff_total <= usable:
+            noted = len(coverage.left_out)
+            exact_room.set_result(usable - diff_total)
+            extras = await (early or add_extras(ctx, count, files, tree, usable - diff_total, coverage))
+            prompts = await _whole(shape, diffs, extras, room, coverage)
+            if prompts is None:  # counted, the diff alone is over after all: chunks, without extras
+                del coverage.left_out[noted:]
+                coverage.whole_in_diff = 0
+    finally:
+        listing.cancel()
+        if early is not None and not early.done():
+            early.cancel()
     if prompts is None:
         prompts = await _chunked(shape, files, diffs, usable, room, count)
         coverage.left_out.append(
@@ -342,17 +356,22 @@ def note_listing(coverage: Coverage, listed: FileList, files: Sequence[ChangedFi
             f"{len(tree.files) - shown:,} of {len(tree.files):,} paths of the repository tree, to keep room for the change")
 
 
-async def add_extras(ctx: Context, count: Count, files: Sequence[ChangedFile], tree: RepoTree, budget: int,
-                     coverage: Coverage, mentioned: Sequence[str] = ()) -> list[Piece]:
-    """Full head versions of changed files, then related files, within the room left."""
+async def add_extras(ctx: Context, count: Count, files: Sequence[ChangedFile], tree: RepoTree,
+                     budget: int | Awaitable[int], coverage: Coverage, mentioned: Sequence[str] = (),
+                     fetch_budget: int | None = None) -> list[Piece]:
+    """Full head versions of changed files, then related files, within the room left.
+    ``fetch_budget`` (no more than the budget) lets the fetch start before the budget is
+    known exactly; ``budget`` may then be awaitable, and is awaited only to take what fits."""
     heads, skipped, coverage.whole_in_diff = packing.head_candidates(files, tree.by_path)
-    head_fetch = packing.choose_by_estimate(heads, budget)
+    if fetch_budget is None:
+        fetch_budget = budget if isinstance(budget, int) else 0
+    head_fetch = packing.choose_by_estimate(heads, fetch_budget)
     estimate = sum(t.size // packing.BYTES_PER_TOKEN + 16 for t in head_fetch)
     related = packing.related_candidates([f.path for f in files], tree.files, mentioned)
-    related_fetch = packing.choose_by_estimate(related, budget - estimate)
+    related_fetch = packing.choose_by_estimate(related, fetch_budget - estimate)
     pieces, binary = await content_pieces(
         ctx, count, [("head", t) for t in head_fetch] + [("related", t) for t in related_fetch])
-    taken, dropped = packing.take_within(pieces, budget)
+    taken, dropped = packing.take_within(pieces, budget if isinstance(budget, int) else await budget)
     unfetched = len(heads) - len(head_fetch)
     head_dropped = unfetched + sum(1 for p in dropped if p.kind == "head")
     if head_dropped:

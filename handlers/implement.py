@@ -9,8 +9,9 @@ Writes: a tree (small text files inline, blobs first for the rest) and a commit 
 default branch's head, the bot's branch ``model-routing/issue-N`` created or force-moved, and one
 draft pull request from it, edited on every later approval. Everything the job reads before the
 model call goes in one concurrent wave (with the labeler's permission check), then the files the
-spec names; the writes follow each other, each needing the previous one's SHA. Never the default branch, never ``.github/workflows/**`` or a denied path,
-never over the size caps. Anything that stops the job is said in one status comment on the issue.
+spec names; the writes follow each other, each needing the previous one's SHA. Never the
+default branch, never ``.github/workflows/**`` or a denied path, never over the size caps.
+Anything that stops the job is said in one status comment on the issue.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from bot.commands import Command, CommandTable
 from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
 from bot.edits import Change, Refusal, screen
+from bot.git_base import BaseMoved
 from bot.gitdata import (
-    BaseMoved,
     branch_for,
     commit_message,
     point_branch,
@@ -97,11 +98,14 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
             return
         branch = branch_for(number)
         # the files are read while the bot's branch is checked; a refusal drops them
-        async with started(gather(ctx, first, spec, str((spec_comment or {}).get("html_url") or ""))) as files:
+        spec_url = str((spec_comment or {}).get("html_url") or "")
+        async with started(gather(ctx, first, spec, spec_url)) as files:
             head = first.branch_head
             if head is not None and f"{TRAILER}: {number}" not in await commit_message(ctx, head):
-                await _fail(ctx, number, status, result, [], f"The branch `{branch}` has commits that the bot did not write.",
-                            f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, then approve again.")
+                await _fail(ctx, number, status, result, [],
+                            f"The branch `{branch}` has commits that the bot did not write.",
+                            f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, "
+                            "then approve again.")
                 return
             assert files is not None
             found = await files
@@ -241,7 +245,8 @@ async def _write(
     try:
         sha = await write_commit(ctx, found.base, screened.allowed, message, limits.fetch_concurrency)
     except BaseMoved as exc:
-        await _fail(ctx, number, status, result, [str(exc)], f"The default branch `{default}` moved while the bot was reading it.",
+        what = f"The default branch `{default}` moved while the bot was reading it."
+        await _fail(ctx, number, status, result, [str(exc)], what,
                     "Nothing was written. Approve again to build on its new head.", attempts)
         return
     # the branch and its pull request as read at the start: no second look unless GitHub objects

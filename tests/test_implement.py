@@ -27,7 +27,7 @@ from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.github_shapes import validation_failed
-from tests.fakes.github_shapes_git import git_ref
+from tests.fakes.github_shapes_git import git_ref, git_tree
 from tests.fakes.llm import Fail, FakeLLM
 
 REPO = "acme/widgets"
@@ -405,17 +405,25 @@ def test_an_approval_reads_each_thing_once_and_sends_small_files_inside_the_tree
     number = seed(github)
     bot_spec(github, settings, number)
     llm.script("fast-a", reply(*GOOD))
+    head = github.state.repo(REPO).head("main")
 
     run(make_dispatcher(settings), labeled(number))
 
     assert github.files(REPO, BRANCH.format(n=number)) == expected_files()
     calls = made(github)
     assert ("POST", "git/blobs") not in calls  # small text goes inline in the tree
-    assert not [c for c in calls if c[0] == "GET" and c[1].startswith("git/commits/")]  # no commit read
+    # the default branch: its ref and its listing (by name) once each, up front; its head commit
+    # only when writing (to confirm the pair, alongside the tree write), after every file read
+    reads = [c for c in calls if c[0] == "GET" and c[1].startswith(("git/trees", "git/commits/", "git/ref/heads/main"))]
+    assert sorted(reads) == sorted([("GET", "git/ref/heads/main"), ("GET", f"git/commits/{head}"),
+                                    ("GET", "git/trees/main"), ("GET", "git/trees/main")])  # top level, recursive
+    last_file_read = max(i for i, c in enumerate(calls) if c[1].startswith("git/blobs/"))
+    assert calls.index(("GET", f"git/commits/{head}")) > last_file_read
     assert calls.count(("GET", "pulls")) == 1  # listed once, up front
     assert calls.count(("GET", f"git/ref/heads/{BRANCH.format(n=number)}")) == 1  # not again before the write
     assert [p for _, p in calls if p.startswith("collaborators/")] == ["collaborators/alice/permission"]
     [tree] = [r.json for r in github.requests if r.method == "POST" and r.path.endswith("/git/trees")]
+    assert tree["base_tree"] == github.state.store.commits[head].tree  # the SHA computed from the listing
     entries = {e["path"]: e for e in tree["tree"]}
     assert entries["widgets/export.py"]["content"] == EXPORT and "sha" not in entries["widgets/export.py"]
     assert entries["docs/old.md"]["sha"] is None
@@ -460,6 +468,26 @@ def test_a_default_branch_that_moved_between_its_reads_is_not_built_on(
     [notice] = [c.body for c in github.comments(REPO, number) if marker("implement", issue=number) in c.body]
     assert "moved while the bot was reading it" in notice and "Nothing was written" in notice
     assert outcome.results[0].outcome == "failed"
+
+
+def test_a_truncated_listing_is_named_by_the_head_commit_and_still_built_on(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number = seed(github)
+    bot_spec(github, settings, number)
+    repo = github.state.repo(REPO)
+    tree = github.state.store.commits[repo.head("main")].tree
+    listing = git_tree(github.url, repo, github.state.store, tree, True, 100_000)
+    # both reads of the tree by name (the prompt's top level, the recursive listing) say truncated
+    github.fail("GET", r"/git/trees/main$", 200, {**listing, "truncated": True}, times=2)
+    llm.script("fast-a", reply(*GOOD))
+
+    run(make_dispatcher(settings), labeled(number))
+
+    assert github.files(REPO, BRANCH.format(n=number)) == expected_files()
+    assert ("GET", f"git/trees/{tree}") in made(github)  # listed again by the SHA its commit names
+    [posted] = [r.json for r in github.requests if r.method == "POST" and r.path.endswith("/git/trees")]
+    assert posted["base_tree"] == tree
 
 
 def test_a_branch_created_meanwhile_is_read_again_then_written(

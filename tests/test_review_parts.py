@@ -101,3 +101,19 @@ def test_a_refused_inline_comment_lands_in_the_body(
     [review] = github.reviews(REPO, number)
     assert review.comments == [] and "Comments GitHub would not place inline" in review.body
     assert "INLINE-FINDING off by one" in review.body
+
+
+def test_a_large_prompt_counts_as_litellm_counts_it() -> None:
+    """catalog counts a megabyte-sized text on two threads; the number must stay litellm's own,
+    both where litellm counts exactly and where it extrapolates from samples (over 4M chars)."""
+    litellm = catalog.litellm_module()
+    patch, _, _ = make_patch("", "".join(f"value_{i} = compute({i}, 'x' * {i % 7})\n" for i in range(40_000)))
+    text = numbered_patch(patch)
+    assert catalog.PARALLEL_CHARS < len(text) < 4_000_000
+    assert count(text) == litellm.token_counter(model="openai/wide-a", text=text)
+    messages = [{"role": "system", "content": "Review."}, {"role": "user", "content": text * 3}]
+    assert count_messages(messages) == litellm.token_counter(model="openai/wide-a", messages=messages)
+
+
+def count_messages(messages: list[dict[str, Any]]) -> int:
+    return catalog.count_tokens(messages, "openai/wide-a")

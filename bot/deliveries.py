@@ -33,6 +33,7 @@ from pathlib import Path
 PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
 STATUSES = (PENDING, RUNNING, DONE, FAILED, SKIPPED)
 RETENTION_S = 30 * 86400  # GitHub redelivers for 3 days; keep finished records well past that
+CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own default (1000 pages of 4 KiB)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ class DeliveryStore(ABC):
         """Forget finished records older than the retention; returns how many."""
         return 0
 
+    def after_batch(self) -> None:
+        """Upkeep the group-commit writer runs once a batch is answered (its thread only)."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -139,7 +144,6 @@ CREATE INDEX IF NOT EXISTS deliveries_recheck ON deliveries (recheck_at)
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at)
     WHERE finished_at IS NOT NULL;
 """
-
 
 
 def applies(current: str | None, incoming: str) -> bool:
@@ -185,6 +189,10 @@ class SqliteDeliveryStore(DeliveryStore):
         # Two connections: the group-commit writer's (only ever used by its single thread) and
         # one for claims, heartbeats and reads, so job bookkeeping never queues behind a batch.
         self._writer = self._connect()
+        # The writer checkpoints in ``after_batch``, once a batch is answered, rather than
+        # inside whichever COMMIT crosses the threshold: that batch would wait for it.
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._unsynced = 0  # payload bytes written since the writer's last checkpoint
         self._lock = threading.Lock()
         self._db = self._connect()
         self._db.executescript(SCHEMA)
@@ -228,7 +236,15 @@ class SqliteDeliveryStore(DeliveryStore):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._unsynced += sum(len(row[4]) for row in rows)  # type: ignore[arg-type]
         return owed
+
+    def after_batch(self) -> None:
+        if self._unsynced >= CHECKPOINT_BYTES:
+            self._unsynced = 0
+            # PASSIVE: waits for nobody; with every frame copied, the next commit starts the
+            # WAL file over instead of growing it
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _run(self, sql: str, args: tuple[object, ...] = ()) -> tuple[list[tuple[object, ...]], int]:
         """Rows and rowcount, both read under the lock (RETURNING rows arrive as they are fetched)."""

@@ -106,6 +106,10 @@ class Ingest:
                 self.enqueue(due)
             except Exception:  # noqa: BLE001 - the record is durable; the reaper re-enqueues it
                 log.exception("enqueue failed; the reaper will re-enqueue %d deliveries", len(due))
+        try:
+            self.store.after_batch()
+        except Exception:  # noqa: BLE001 - upkeep only; the next batch tries again
+            log.exception("delivery store upkeep failed")
 
 
 def _status(record: NewDelivery, owed: bool) -> str:

@@ -32,7 +32,7 @@ MAX_CONTENT_BYTES = 256_000  # a head or related file larger than this is left o
 MAX_RELATED = 200  # related files read at most (each is one request)
 BYTES_PER_TOKEN = 3  # a pessimistic estimate, only to choose what to fetch before counting
 SAMPLE_PIECES = 100  # pieces of a kind counted exactly; the others are estimated from them
-ESTIMATE_SLACK = 0.02  # added to an estimated piece: the sample's ratio is not every piece's
+ESTIMATE_SLACK = 0.01  # added to an estimated piece: the sample's ratio is not every piece's
 DOC_NAMES = ("readme", "contributing", "pyproject.toml", "package.json", "setup.cfg", "setup.py",
              "go.mod", "cargo.toml", "pom.xml", "build.gradle", "makefile", "tsconfig.json")
 _REMOVED = " " * 7  # where a head-side line has its number
@@ -47,6 +47,7 @@ class Piece:
     tokens: int  # counted, or estimated when ``exact`` is False
     lines: int = 0  # changed lines a diff piece carries
     exact: bool = True
+    chars: int = 0  # the text's length; nearly, while a draft's text is not rendered yet ("")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from bot import packing, structured
@@ -28,18 +28,8 @@ from bot.config import Phase
 from bot.diffmap import DiffMap
 from bot.findings import ReviewReply
 from bot.packing import Count, Coverage, Piece
-from bot.pr_context import (
-    MAX_LISTED_FILES,
-    PER_PAGE,
-    ChangedFile,
-    FileList,
-    PullInfo,
-    RepoTree,
-    TreeFile,
-    list_files,
-    read_texts,
-    read_tree,
-)
+from bot.pr_context import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree, read_tree
+from bot.review_pieces import content_pieces, listed_pieces, render_rest, split_piece
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -48,8 +38,6 @@ if TYPE_CHECKING:
 
 PHASE: Phase = "review"
 ESCALATION_PROFILE = "massive-context"
-COUNT_BATCHES = 4  # worker threads for counting: the tokenizer releases the GIL
-
 
 Shape = Callable[[Sequence[Piece], str, str, str], Awaitable["Prompt"]]  # pieces, part, others, label
 
@@ -68,7 +56,6 @@ class Prompt:
 class ReviewInput:
     pull: PullInfo
     files: FileList
-    diffmap: DiffMap
     prompts: list[Prompt]
     coverage: Coverage
     profile: str
@@ -77,50 +64,11 @@ class ReviewInput:
     def chunked(self) -> bool:
         return len(self.prompts) > 1
 
-
-def _count_batch(count: Count, texts: Sequence[str]) -> list[int]:
-    return [count(t) for t in texts]
-
-
-async def count_all(count: Count, texts: Sequence[str]) -> list[int]:
-    """Token counts of many texts, in a few worker threads (never on the event loop)."""
-    if not texts:
-        return []
-    size = -(-len(texts) // COUNT_BATCHES)
-    batches = [texts[i : i + size] for i in range(0, len(texts), size)]
-    counted = await asyncio.gather(*(asyncio.to_thread(_count_batch, count, b) for b in batches))
-    return [n for batch in counted for n in batch]
-
-
-def estimated(drafts: Sequence[Piece]) -> list[Piece]:
-    """The drafts with every uncounted piece's tokens estimated from the counted ones."""
-    ratio = packing.tokens_per_char((len(p.text), p.tokens) for p in drafts if p.exact)
-    return [p if p.exact else replace(p, tokens=packing.estimate(len(p.text), ratio)) for p in drafts]
-
-
-def diff_text(f: ChangedFile, body: str | None, part: str = "") -> str:
-    return render("prompts/review_piece.md.j2", kind="diff", path=f.path, status=f.status,
-                  previous=f.previous_path, additions=f.additions, deletions=f.deletions,
-                  part=part, body=body, fence=packing.fence_for(body or ""))
-
-
-def content_text(kind: str, path: str, text: str) -> str:
-    body = packing.numbered_text(text)
-    return render("prompts/review_piece.md.j2", kind=kind, path=path, status="", previous=None,
-                  additions=0, deletions=0, part="", body=body, fence=packing.fence_for(body))
-
-
-def diff_pieces(files: Sequence[ChangedFile], count: Count, first: int = 0, every: int = 1) -> list[Piece]:
-    """Each file's diff as the prompt shows it (numbered); the ``every``-th (by position in the
-    whole list, ``first`` being this batch's) counted, the others left for ``estimated``.
-    CPU work: run it in a thread."""
-    pieces = []
-    for i, f in enumerate(files, first):
-        text = diff_text(f, packing.numbered_patch(f.patch) if f.patch is not None else None)
-        exact = i % every == 0
-        pieces.append(Piece("diff", f.path, text, count(text) if exact else 0,
-                            f.additions + f.deletions if f.patch is not None else 0, exact))
-    return pieces
+    @cached_property
+    def diffmap(self) -> DiffMap:
+        """Where findings may go inline: only needed once the model has answered, so it is
+        built then (or in a thread while the model is called), not before the first call."""
+        return DiffMap({f.path: f.patch for f in self.files.files})
 
 
 @dataclass
@@ -145,53 +93,8 @@ class Reading:
 def start(ctx: Context, pull: PullInfo, count: Count) -> Reading:
     """Begin reading the change now (``pull`` may come from the webhook: its head SHA and file
     count are all the reads need), so they share a round trip with whatever the caller reads."""
-    return Reading(pull.head_sha, asyncio.ensure_future(listed_pieces(ctx, pull, count)),
+    return Reading(pull.head_sha, asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False)),
                    asyncio.ensure_future(read_tree(ctx, pull.head_sha)))
-
-
-async def listed_pieces(ctx: Context, pull: PullInfo, count: Count) -> tuple[FileList, list[Piece]]:
-    """The file list and every file's diff piece; each page is rendered (a sample counted) in a
-    worker thread as soon as it arrives, while the other pages are still on their way."""
-    counting: list[asyncio.Future[list[Piece]]] = []
-    every = packing.sample_every(min(max(pull.changed_files, 1), MAX_LISTED_FILES))
-
-    def on_page(n: int, files: list[ChangedFile]) -> None:
-        first = (n - 1) * PER_PAGE
-        counting.append(asyncio.ensure_future(asyncio.to_thread(diff_pieces, files, count, first, every)))
-
-    try:
-        listed = await list_files(ctx, pull, on_page)
-        by_path = {p.path: p for batch in await asyncio.gather(*counting) for p in batch}
-    finally:
-        for job in counting:
-            job.cancel()
-    return listed, estimated([by_path[f.path] for f in listed.files])
-
-
-async def content_pieces(ctx: Context, count: Count, wanted: Sequence[tuple[str, TreeFile]]) -> tuple[list[Piece], int]:
-    """Fetch and count (a sample of) (kind, file) contents; -> pieces in the given order,
-    binaries skipped."""
-    texts = await read_texts(ctx, [(t.path, t.sha) for _, t in wanted])
-    kept = [(kind, t.path, texts.get(t.path)) for kind, t in wanted]
-    rendered = await asyncio.to_thread(
-        lambda: [(kind, path, content_text(kind, path, text)) for kind, path, text in kept if text is not None])
-    every = packing.sample_every(len(rendered))
-    sample = [r[2] for i, r in enumerate(rendered) if i % every == 0]
-    tokens = iter(await count_all(count, sample))
-    drafts = [Piece(kind, path, text, next(tokens) if i % every == 0 else 0, exact=i % every == 0)  # type: ignore[arg-type]
-              for i, (kind, path, text) in enumerate(rendered)]
-    return estimated(drafts), len(kept) - len(rendered)
-
-
-def split_piece(f: ChangedFile, budget: int, count: Count) -> list[Piece]:
-    """A file's diff too big for one chunk, cut at hunk (else line) boundaries."""
-    body = packing.numbered_patch(f.patch or "")
-    parts = packing.split_to_fit(body, max(1, budget - 200), count)  # 200: the piece's header
-    pieces = []
-    for i, part in enumerate(parts, 1):
-        text = diff_text(f, part, part=f"part {i} of {len(parts)}")
-        pieces.append(Piece("diff", f.path, text, count(text), (f.additions + f.deletions) if i == 1 else 0))
-    return pieces
 
 
 def _messages(ctx: Context, pull: PullInfo, tree_text: str, tree: tuple[int, int], pieces: Sequence[Piece],
@@ -215,19 +118,30 @@ def choose_window(router: ModelRouter, phase: Phase, labels: Sequence[str], need
 
 
 async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, reading: Reading | None = None) -> ReviewInput:
-    count: Count = router.count_tokens
-    reserve = ctx.config.limits.output_reserve_tokens
     if reading is None:
-        reading = start(ctx, pull, count)
+        reading = start(ctx, pull, router.count_tokens)
     elif reading.sha != pull.head_sha:  # pushed since the webhook: the file list is current, the tree not
         reading.tree.cancel()
         reading = Reading(pull.head_sha, reading.listing, asyncio.ensure_future(read_tree(ctx, pull.head_sha)))
+    rendering: asyncio.Future[list[Piece]] | None = None
     try:
-        listed, diffs = await reading.listing
+        listed, drafts = await reading.listing
+        # the diffs not rendered yet are rendered while the tree, then the context files, are read
+        rendering = asyncio.ensure_future(asyncio.to_thread(render_rest, listed.files, drafts))
         tree = await reading.tree
+        return await _assemble(ctx, pull, router, listed, drafts, rendering, tree)
     finally:
         reading.cancel()
+        if rendering is not None:
+            rendering.cancel()
+
+
+async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: FileList, drafts: list[Piece],
+                    rendering: Awaitable[list[Piece]], tree: RepoTree) -> ReviewInput:
+    count: Count = router.count_tokens
+    reserve = ctx.config.limits.output_reserve_tokens
     files = listed.files
+    diffs = drafts  # tokens counted or estimated; texts once ``rendering`` is done
     changed = [f.path for f in files]
     diff_total = sum(p.tokens for p in diffs)
     profile, window = choose_window(router, PHASE, pull.labels, diff_total, reserve)
@@ -237,18 +151,20 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
     listing = asyncio.ensure_future(asyncio.to_thread(packing.tree_listing, paths, changed, tree_budget, count))
     coverage = Coverage(files_changed=max(pull.changed_files, len(files)), files_listed=len(files),
                         window=window, reserve=reserve, tree_total=len(paths))
-    # the context files' fetch need not wait for the tree's listing to be counted: with the
-    # listing at its cap, the prompt's fixed part is at its largest, so this room is surely there
+    # the context files' fetch need not wait for the tree's listing to be counted: the listing
+    # takes at most its cap, and paths run to at least ~2 characters a token; a fetch budget a
+    # little over the room only costs a read, since what is taken is decided on exact counts
     bare = (await _prompt(ctx, router, pull, "", (0, len(paths)), [], "", "", "")).tokens
-    early_room = room - bare - tree_budget - diff_total
+    tree_most = min(tree_budget, sum(len(p) + 1 for p in paths) // 2)
+    early_room = room - bare - tree_most - diff_total
     exact_room: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     early = (asyncio.ensure_future(add_extras(ctx, count, files, tree, exact_room, coverage, fetch_budget=early_room))
              if early_room > 0 else None)
     try:
-        tree_text, _, shown = await listing
+        tree_text, tree_tokens, shown = await listing
         tree_info = (shown, len(paths))
         shape = partial(_prompt, ctx, router, pull, tree_text, tree_info)
-        fixed = (await shape([], "", "", "")).tokens
+        fixed = bare + tree_tokens  # give or take the joins: the margin's; every prompt is counted whole
         usable = max(1, room - fixed)
         coverage.tree_paths = shown
         note_listing(coverage, listed, files, tree, shown)
@@ -257,6 +173,7 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
             noted = len(coverage.left_out)
             exact_room.set_result(usable - diff_total)
             extras = await (early or add_extras(ctx, count, files, tree, usable - diff_total, coverage))
+            diffs = await rendering
             prompts = await _whole(shape, diffs, extras, room, coverage)
             if prompts is None:  # counted, the diff alone is over after all: chunks, without extras
                 del coverage.left_out[noted:]
@@ -266,7 +183,7 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
         if early is not None and not early.done():
             early.cancel()
     if prompts is None:
-        prompts = await _chunked(shape, files, diffs, usable, room, count)
+        prompts = await _chunked(shape, files, await rendering, usable, room, count)
         coverage.left_out.append(
             f"full head versions and related files: the diff alone (about {diff_total:,} tokens) is larger than "
             f"the {window:,}-token window, so it was reviewed in {len(prompts)} chunks of the diff only")
@@ -278,8 +195,7 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
     coverage.related_files = sum(1 for p in sent if p.kind == "related")
     coverage.tokens = sum(p.tokens for p in prompts)
     coverage.chunks = len(prompts)
-    diffmap = DiffMap({f.path: f.patch for f in files})
-    return ReviewInput(pull, listed, diffmap, prompts, coverage, profile)
+    return ReviewInput(pull, listed, prompts, coverage, profile)
 
 
 async def _prompt(ctx: Context, router: ModelRouter, pull: PullInfo, tree_text: str, tree: tuple[int, int],

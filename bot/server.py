@@ -117,10 +117,7 @@ class Edge:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os, sys  # TEMP
     import uvicorn
-
-    if os.environ.get("SWI"): sys.setswitchinterval(float(os.environ["SWI"]))  # TEMP
 
     started = startup(args, min_workers=0)
     if started is None:

@@ -33,7 +33,6 @@ async def labeled_issue(ctx: Context, labels: Iterable[str], phase: str) -> tupl
     return number, label
 
 
-
 def _label_matches(ctx: Context, labels: Iterable[str]) -> int | None:
     """The issue number when this event adds one of ``labels`` to an issue (not a pull
     request), decided without a request or a log line."""

@@ -153,7 +153,12 @@ async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
     async def one(messages: list[dict[str, Any]]) -> ModelResult:
         return await models.complete(PHASE, messages, labels=pull.labels, response_model=ReviewReply)
 
-    answers = await bounded(CHUNK_CONCURRENCY, [partial(one, p.messages) for p in inp.prompts])
+    placing = asyncio.ensure_future(asyncio.to_thread(lambda: inp.diffmap))  # CPU work, while the model answers
+    try:
+        answers = await bounded(CHUNK_CONCURRENCY, [partial(one, p.messages) for p in inp.prompts])
+        await placing
+    finally:
+        placing.cancel()
     for answer_ in answers:
         result.add_model(answer_)
         if not isinstance(answer_.data, ReviewReply):  # the router validates; this guards its contract

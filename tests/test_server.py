@@ -212,3 +212,40 @@ def test_serve_and_worker_exit_2_naming_an_unreadable_operator_config(
     assert main(["worker"]) == 2
     assert caplog.text.count(f"{missing}: cannot read operator config") == 2
     assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
+def test_json_is_judged_as_json_loads_judges_it(client: TestClient) -> None:
+    """The edge reads the payload with a fast decoder; what it accepts and refuses is still
+    what ``json.loads`` would: invalid UTF-8 in a field it skips is refused, NaN and a lone
+    surrogate escape (which json.loads takes) are not, and odd shapes are stored, not refused."""
+    def send(body: bytes, delivery: str) -> httpx.Response:
+        return post(client, "watch", body, delivery=delivery)
+
+    reply = send(b'{"action": "started", "sender": {"login": "\xff"}}', "j-1")
+    assert reply.status_code == 400 and "not valid JSON" in reply.json()["error"]
+    assert send(b'{"action": "started", "x": NaN, "y": "\\ud800"}', "j-2").status_code == 202
+    assert send(b'{"action": 7, "repository": "not an object"}', "j-3").status_code == 202
+    assert send('{"action": "started", "repository": {"full_name": "o/é"}}'.encode(), "j-4").status_code == 202
+    store = client.app_state["services"].store
+    assert (store.get("j-2").action, store.get("j-3").action, store.get("j-3").repo) == ("started", None, None)
+    assert (store.get("j-4").action, store.get("j-4").repo) == ("started", "o/é")
+
+
+def test_a_large_batch_is_stored_once_each_and_redeliveries_keep_their_rules(tmp_path: Any) -> None:
+    from bot.deliveries import FAILED, PENDING, SKIPPED, NewDelivery, SqliteDeliveryStore
+
+    store = SqliteDeliveryStore(tmp_path / "deliveries.sqlite3")
+    big = b"x" * 50_000  # past the checkpoint threshold in one batch
+    records = [NewDelivery(f"b-{i}", "issues", "labeled", REPO, big) for i in range(100)]
+    records += [NewDelivery("b-3", "issues", "labeled", REPO, b"again")]  # same batch, twice
+    owed = store.record_many(records)
+    store.after_batch()  # the writer's checkpoint, once the batch is answered
+    assert owed == [True] * 100 + [False]
+    assert store.get("b-3").payload == big and store.counts() == {("issues", PENDING): 100}
+    token = "t"
+    assert store.claim("b-5", token, 60) is not None and store.finish("b-5", token, FAILED)
+    later = [NewDelivery("b-5", "issues", "labeled", REPO, b"{}"), NewDelivery("b-6", "issues", "labeled", REPO, b"{}"),
+             NewDelivery("s-1", "watch", "started", REPO, b"", SKIPPED)]
+    assert store.record_many(later) == [True, False, False]  # failed runs again; pending does not
+    assert store.get("b-5").payload == b"{}" and store.get("b-6").payload == big
+    store.close()

@@ -31,13 +31,12 @@ from bot.metrics import EdgeMetrics
 
 log = logging.getLogger("model_routing.server")
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-_DELIVERY_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,200}$")  # also what makes it safe to echo raw
+_DELIVERY_ID = re.compile(rb"[A-Za-z0-9._:-]{1,200}")  # (fullmatch) also what makes it safe to echo raw
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Handles = Callable[[str, "str | None"], bool]
 
 
 class Reject(Exception):
@@ -206,7 +205,7 @@ class WebhookEndpoint:
             self._check_signature(scope, body, signature)
             if not event or not delivery:
                 raise Reject(400, "bad_request", "missing X-GitHub-Event or X-GitHub-Delivery header")
-            if not _DELIVERY_ID.match(delivery):
+            if not _DELIVERY_ID.fullmatch(delivery):
                 raise Reject(400, "bad_request", "X-GitHub-Delivery is not a delivery id")
             raw = _json_body(content_type or b"", body)
             action, repo = _envelope(raw)

@@ -190,15 +190,7 @@ class GitStore:
     # -- history ---------------------------------------------------------------------------
     def ancestors(self, sha: str) -> set[str]:
         """The commit and everything reachable from it."""
-        seen: set[str] = set()
-        queue = deque([sha])
-        while queue:
-            current = queue.popleft()
-            if current in seen or current not in self.commits:
-                continue
-            seen.add(current)
-            queue.extend(self.commits[current].parents)
-        return seen
+        return set(self._walk(sha))
 
     def is_ancestor(self, maybe_ancestor: str, sha: str) -> bool:
         return maybe_ancestor in self.ancestors(sha)

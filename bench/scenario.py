@@ -301,10 +301,27 @@ def template(path: str) -> str:
     return re.sub(r"/(?:[0-9a-f]{40}|\d+)(?=/|$)", "/{x}", path)
 
 
-def dependency_depth(calls: list[Timed], gap: float = 0.015) -> int:
-    """Sequential round trips counting a bounded fan-out once: requests of the same kind that each
-    start within ``gap`` of the previous ones' end (a semaphore handing on its slot) form one
-    step, so what remains is the chain the requests' dependencies impose."""
+def critical_chain(calls: list[Timed], gap: float = 0.015) -> list[str]:
+    """The steps of the longest dependency chain (as dependency_depth counts them), in order,
+    each named by its request kind; concurrent kinds are not shown, only the chain."""
+    groups = _groups(calls, gap)
+    ordered = sorted(groups, key=lambda c: c.end)
+    best: list[tuple[int, int]] = []  # (depth, predecessor index)
+    for i, call in enumerate(ordered):
+        prior = [(best[j][0], j) for j in range(i) if ordered[j].end <= call.start + 1e-4]
+        depth, pred = max(prior, default=(0, -1))
+        best.append((depth + 1, pred))
+    if not best:
+        return []
+    i = max(range(len(best)), key=lambda k: best[k][0])
+    chain: list[str] = []
+    while i >= 0:
+        chain.append(ordered[i].path)
+        i = best[i][1]
+    return chain[::-1]
+
+
+def _groups(calls: list[Timed], gap: float) -> list[Timed]:
     groups: list[Timed] = []
     open_groups: dict[str, Timed] = {}
     for call in sorted(calls, key=lambda c: c.start):
@@ -316,4 +333,11 @@ def dependency_depth(calls: list[Timed], gap: float = 0.015) -> int:
         group = Timed(call.method, key, call.start, call.end, call.status)
         open_groups[key] = group
         groups.append(group)
-    return sequential_depth(groups)
+    return groups
+
+
+def dependency_depth(calls: list[Timed], gap: float = 0.015) -> int:
+    """Sequential round trips counting a bounded fan-out once: requests of the same kind that each
+    start within ``gap`` of the previous ones' end (a semaphore handing on its slot) form one
+    step, so what remains is the chain the requests' dependencies impose."""
+    return sequential_depth(_groups(calls, gap))

@@ -1,6 +1,6 @@
 """The delivery store on Redis, for workers on several machines. Same life cycle and the same
-redelivery rules as the SQLite store (``bot.deliveries``); each state change is one Lua script,
-so it is atomic on the server and a claim is a true compare-and-set between processes.
+redelivery rule (``bot.deliveries.applies``) as the SQLite store; each state change is one Lua
+script, so it is atomic on the server and a claim is a true compare-and-set between processes.
 
 Layout (``prefix`` defaults to ``model-routing:``):
 

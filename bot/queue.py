@@ -26,7 +26,8 @@ from huey.api import Huey
 from huey.consumer import Consumer, Worker
 from huey.storage import RedisStorage, SqliteStorage
 
-from bot.deliveries import DeliveryStore, chunk_sizes
+from bot.deliveries import DeliveryStore
+from bot.deliveries_sqlite import chunk_sizes
 from bot.jobs import JobOptions
 from bot.settings import Settings
 

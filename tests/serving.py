@@ -22,7 +22,8 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.deliveries import Delivery, SqliteDeliveryStore
+from bot.deliveries import Delivery
+from bot.deliveries_sqlite import SqliteDeliveryStore
 from bot.settings import Settings
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 
 from bot.config import Config
-from bot.deliveries import NewDelivery, SqliteDeliveryStore
+from bot.deliveries import NewDelivery
+from bot.deliveries_sqlite import SqliteDeliveryStore
 from bot.dispatch import Dispatcher
 from bot.jobs import JobOptions, JobRunner
 from bot.queue import QueueOptions

@@ -232,7 +232,8 @@ def test_json_is_judged_as_json_loads_judges_it(client: TestClient) -> None:
 
 
 def test_a_large_batch_is_stored_once_each_and_redeliveries_keep_their_rules(tmp_path: Any) -> None:
-    from bot.deliveries import FAILED, PENDING, SKIPPED, NewDelivery, SqliteDeliveryStore
+    from bot.deliveries import FAILED, PENDING, SKIPPED, NewDelivery
+    from bot.deliveries_sqlite import SqliteDeliveryStore
 
     store = SqliteDeliveryStore(tmp_path / "deliveries.sqlite3")
     big = b"x" * 50_000  # past the checkpoint threshold in one batch

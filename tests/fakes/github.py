@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.github_git import Signature
-from tests.fakes.github_routes_issues import ensure_label
+from tests.fakes.github_routes_issues import new_comment, new_issue
 from tests.fakes.github_routes_pulls import open_pull
 from tests.fakes.github_server import Backend, Fault, RecordedRequest, ServerThread, Violation
 from tests.fakes.github_state import Comment, Issue, Pull, Repo, now_iso
@@ -145,23 +145,12 @@ class FakeGitHub:
     def add_issue(self, full_name: str, title: str, body: str | None = "", *,
                   user: str = "octocat", labels: list[str] | None = None) -> Issue:
         with self.state.lock:
-            repo = self._repo(full_name)
-            stamp = now_iso()
-            issue = Issue(repo.next_number(), self.state.new_id(), title, body,
-                          self.state.user(user), stamp, stamp)
-            issue.labels = [ensure_label(self.state, repo, n).name for n in labels or []]
-            repo.issues[issue.number] = issue
-            return issue
+            return new_issue(self.state, self._repo(full_name), title, body, user, labels or [])
 
     def add_comment(self, full_name: str, number: int, body: str, *, user: str = "octocat") -> Comment:
         with self.state.lock:
             repo = self._repo(full_name)
-            stamp = now_iso()
-            comment = Comment(self.state.new_id(), repo.full_name, number, body,
-                              self.state.user(user), stamp, stamp)
-            self.state.comments[comment.id] = comment
-            repo.issues[number].comment_ids.append(comment.id)
-            return comment
+            return new_comment(self.state, repo, repo.issues[number], body, user)
 
     def comments(self, full_name: str, number: int) -> list[Comment]:
         with self.state.lock:

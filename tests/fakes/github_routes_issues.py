@@ -61,17 +61,34 @@ def _label_names(raw: Any) -> list[str]:
     return names
 
 
+def new_issue(state: State, repo: Repo, title: str, body: str | None, login: str,
+              labels: list[str]) -> Issue:
+    """Open an issue as GitHub does (labels created on first use); shared by the API and the
+    seeding helpers."""
+    stamp = now_iso()
+    issue = Issue(repo.next_number(), state.new_id(), title, body, state.user(login), stamp, stamp)
+    issue.labels = [ensure_label(state, repo, n).name for n in labels]
+    repo.issues[issue.number] = issue
+    return issue
+
+
+def new_comment(state: State, repo: Repo, issue: Issue, text: str, login: str) -> Comment:
+    """Add a comment to an issue; shared by the API and the seeding helpers."""
+    stamp = now_iso()
+    comment = Comment(state.new_id(), repo.full_name, issue.number, text, state.user(login), stamp, stamp)
+    state.comments[comment.id] = comment
+    issue.comment_ids.append(comment.id)
+    return comment
+
+
 def create_issue(b: Backend, call: Call) -> Reply:
     repo = repo_or_404(b.state, call)
     title = call.field("title")
     if not isinstance(title, (str, int)) or not str(title).strip():
         raise unprocessable("Validation Failed", resource="Issue", field="title",
                             code="missing_field")
-    stamp = now_iso()
-    issue = Issue(repo.next_number(), b.state.new_id(), str(title), call.field("body"),
-                  b.state.user(call.login or "ghost"), stamp, stamp)
-    issue.labels = [ensure_label(b.state, repo, n).name for n in _label_names(call.body)]
-    repo.issues[issue.number] = issue
+    issue = new_issue(b.state, repo, str(title), call.field("body"), call.login or "ghost",
+                      _label_names(call.body))
     body = shapes.issue(call.base_url, b.state, repo, issue)
     return Reply(201, body, {"location": body["url"]})
 
@@ -120,11 +137,7 @@ def create_comment(b: Backend, call: Call) -> Reply:
                                                                       "write"):
         raise HttpError(403, shapes.error("Unable to create comment because issue is "
                                           "locked.", 403))
-    stamp = now_iso()
-    comment = Comment(b.state.new_id(), repo.full_name, issue.number, text,
-                      b.state.user(call.login or "ghost"), stamp, stamp)
-    b.state.comments[comment.id] = comment
-    issue.comment_ids.append(comment.id)
+    comment = new_comment(b.state, repo, issue, text, call.login or "ghost")
     body = shapes.comment(call.base_url, b.state, repo, comment)
     return Reply(201, body, {"location": body["url"]})
 

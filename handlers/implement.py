@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 from bot.commands import Command, CommandTable
 from bot.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
-from bot.edits import Change, Refusal, screen
+from bot.edit_guards import Refusal, screen
+from bot.edits import Change
 from bot.git_base import BaseMoved
 from bot.gitdata import (
     branch_for,
@@ -36,10 +37,10 @@ from bot.implement_attempts import Attempts, plan_and_apply
 from bot.implement_context import FirstReads, ImplementInput, first_reads, gather, messages
 from bot.repo_context import started
 from bot.routing import Router
-from bot.triggers import on_label
 from bot.safety import neutralise, secret_values
 from bot.specdoc import EmbeddedSpec, SpecTampered, extract
 from bot.templates import render
+from bot.triggers import on_label
 
 if TYPE_CHECKING:
     from bot.context import Context, JobResult

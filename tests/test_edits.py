@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bot.edit_guards import denied_by, screen
 from bot.edits import (
     WHOLE_FILE_MAX_BYTES,
     Change,
@@ -14,10 +15,8 @@ from bot.edits import (
     SearchReplace,
     TreeItem,
     apply_plan,
-    denied_by,
     files_to_read,
     normalise_path,
-    screen,
 )
 
 BASE = {

@@ -151,7 +151,7 @@ async def first_reads(ctx: Context, number: int) -> FirstReads:
     hint = payload_branch(ctx)
     branch = branch_for(number)
     context, base, head, pull = await asyncio.gather(
-        issue_context(ctx, number, contributing=True),
+        issue_context(ctx, number, contributing=True, tree=False),  # the base's listing is the tree
         read_base(ctx, hint) if hint else asyncio.sleep(0, None),
         branch_head(ctx, branch),
         open_pull(ctx, branch),

@@ -129,26 +129,27 @@ def payload_branch(ctx: Context) -> str | None:
     return branch if isinstance(branch, str) and branch else None
 
 
-async def repo_info(ctx: Context, *, contributing: bool = False) -> RepoInfo:
+async def repo_info(ctx: Context, *, contributing: bool = False, tree: bool = True) -> RepoInfo:
     """Description, default branch, top-level tree and README head (and, when asked, the
-    contribution rules) of the event's repository, read concurrently."""
+    contribution rules) of the event's repository, read concurrently. ``tree=False`` for a phase
+    that lists the whole tree itself (implement reads it recursively): no second read."""
     hint = payload_branch(ctx)
     reads: list[Any] = [
         get_json(ctx.gh, f"/repos/{ctx.repo}"),
         get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/readme"),
-        _tree(ctx, hint) if hint else asyncio.sleep(0, []),
+        _tree(ctx, hint) if hint and tree else asyncio.sleep(0, []),
         _contributing(ctx) if contributing else asyncio.sleep(0, ("", "")),
     ]
-    meta, readme, tree, (rules_path, rules) = await asyncio.gather(*reads)
+    meta, readme, top_level, (rules_path, rules) = await asyncio.gather(*reads)
     branch = str(meta.get("default_branch") or hint or "main")
-    if branch != hint:  # the payload had no branch, or it was renamed since: read the right tree
-        tree = await _tree(ctx, branch)
+    if tree and branch != hint:  # the payload had no branch, or it was renamed since: read the right tree
+        top_level = await _tree(ctx, branch)
     readme_text, truncated = _clip(clean_untrusted(_decode_content(readme)), README_CHARS)
     return RepoInfo(
         full_name=str(meta.get("full_name") or ctx.repo),
         description=clean(meta.get("description"), 1_000),
         default_branch=branch,
-        tree=tree,
+        tree=top_level,
         readme=readme_text.strip(),
         readme_truncated=truncated,
         contributing=rules,
@@ -188,9 +189,9 @@ async def issue_thread(ctx: Context, number: int) -> IssueThread:
     )
 
 
-async def issue_context(ctx: Context, number: int, *, contributing: bool = False) -> IssueContext:
+async def issue_context(ctx: Context, number: int, *, contributing: bool = False, tree: bool = True) -> IssueContext:
     """``repo_info`` and ``issue_thread`` together, concurrently."""
-    repo, issue = await asyncio.gather(repo_info(ctx, contributing=contributing), issue_thread(ctx, number))
+    repo, issue = await asyncio.gather(repo_info(ctx, contributing=contributing, tree=tree), issue_thread(ctx, number))
     return IssueContext(repo=repo, issue=issue)
 
 

@@ -416,7 +416,7 @@ def test_an_approval_reads_each_thing_once_and_sends_small_files_inside_the_tree
     # only when writing (to confirm the pair, alongside the tree write), after every file read
     reads = [c for c in calls if c[0] == "GET" and c[1].startswith(("git/trees", "git/commits/", "git/ref/heads/main"))]
     assert sorted(reads) == sorted([("GET", "git/ref/heads/main"), ("GET", f"git/commits/{head}"),
-                                    ("GET", "git/trees/main"), ("GET", "git/trees/main")])  # top level, recursive
+                                    ("GET", "git/trees/main")])  # recursive only: it is the prompt's tree too
     last_file_read = max(i for i, c in enumerate(calls) if c[1].startswith("git/blobs/"))
     assert calls.index(("GET", f"git/commits/{head}")) > last_file_read
     assert calls.count(("GET", "pulls")) == 1  # listed once, up front
@@ -478,8 +478,8 @@ def test_a_truncated_listing_is_named_by_the_head_commit_and_still_built_on(
     repo = github.state.repo(REPO)
     tree = github.state.store.commits[repo.head("main")].tree
     listing = git_tree(github.url, repo, github.state.store, tree, True, 100_000)
-    # both reads of the tree by name (the prompt's top level, the recursive listing) say truncated
-    github.fail("GET", r"/git/trees/main$", 200, {**listing, "truncated": True}, times=2)
+    # the one read of the tree by name (the recursive listing) says truncated
+    github.fail("GET", r"/git/trees/main$", 200, {**listing, "truncated": True}, times=1)
     llm.script("fast-a", reply(*GOOD))
 
     run(make_dispatcher(settings), labeled(number))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.comments import is_bot_author, marker
+from bot.comments import marker, own_comment
 from bot.diffmap import DiffMap
 from bot.findings import Finding
 from bot.github import http_status, paginate
@@ -40,11 +40,7 @@ async def bot_reviews(ctx: Context, number: int) -> list[dict[str, Any]]:
 
 def review_for(ctx: Context, reviews: Sequence[dict[str, Any]], number: int, sha: str) -> dict[str, Any] | None:
     """The bot's review of this head SHA among ``reviews``, if it already wrote one."""
-    mark = review_marker(number, sha)
-    for review in reviews:
-        if mark in (review.get("body") or "") and is_bot_author(ctx, review):
-            return review
-    return None
+    return own_comment(ctx, reviews, review_marker(number, sha))  # the comments' rule: marker first
 
 
 @dataclass(frozen=True)

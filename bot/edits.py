@@ -152,8 +152,9 @@ def apply_blocks(path: str, text: str, blocks: Sequence[SearchReplace]) -> tuple
     return text, errors
 
 
-def _decode(content: bytes) -> str | None:
-    if b"\0" in content:
+def decoded(content: bytes | None) -> str | None:
+    """A file's text, or None when there is none or it is binary (a NUL byte, or not UTF-8)."""
+    if content is None or b"\0" in content:
         return None
     try:
         return content.decode("utf-8")
@@ -249,7 +250,7 @@ def apply_plan(plan: EditPlan, tree: Mapping[str, TreeItem], contents: Mapping[s
             current = work[path]
         else:
             raw = contents.get(path)
-            current = _decode(raw) if raw is not None else None
+            current = decoded(raw)
             if raw is None:
                 errors.append(f"{path}: its current content was not read")
                 continue

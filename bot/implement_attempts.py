@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.edits import Applied, EditPlan, TreeItem, apply_plan, files_to_read
-from bot.implement_context import decoded, repair_message
+from bot.edits import Applied, EditPlan, TreeItem, apply_plan, decoded, files_to_read
+from bot.implement_context import repair_message
 
 if TYPE_CHECKING:
     from bot.models import ModelResult, ModelRouter

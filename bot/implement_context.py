@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.edits import WHOLE_FILE_MAX_BYTES, TreeItem, normalise_path
+from bot.edits import WHOLE_FILE_MAX_BYTES, TreeItem, decoded, normalise_path
 from bot.git_base import BaseSnapshot, read_base
 from bot.gitdata import branch_for, branch_head, open_pull, read_files
 from bot.repo_context import IssueContext, issue_context, payload_branch
@@ -185,15 +185,6 @@ async def gather(ctx: Context, first: FirstReads, spec: EmbeddedSpec, spec_url: 
         found.shown.append(path)
         total += size
     return found
-
-
-def decoded(content: bytes | None) -> str | None:
-    if content is None or b"\0" in content:
-        return None
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def messages(found: ImplementInput, deny_paths: list[str], instructions: str) -> list[dict[str, Any]]:

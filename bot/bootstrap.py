@@ -7,6 +7,7 @@ from pathlib import Path
 from bot.config import Config, load_operator_config
 from bot.dispatch import Dispatcher
 from bot.github import GitHubClients, RetryPolicy
+from bot.holds import Holds
 from bot.ledger import Ledger
 from bot.settings import Settings
 
@@ -16,9 +17,12 @@ def build_dispatcher(
     config: Config | None = None,
     retry: RetryPolicy | None = None,
     data_dir: Path | None = None,
+    holds: Holds | None = None,
 ) -> Dispatcher:
+    """``holds``: the server passes its delivery store, shared by every worker; the Action and
+    replay run one delivery per process and keep theirs in memory."""
     from handlers import router  # the composed handlers; imports no model library
 
     config = config if config is not None else load_operator_config(settings.config_path)
     ledger = Ledger.in_dir(data_dir or settings.data_dir)
-    return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry))
+    return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry), holds)

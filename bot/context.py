@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Config, ConfigError
 from bot.events import Event
 from bot.github import http_status
+from bot.holds import Holds
 from bot.ledger import Ledger
 from bot.settings import Settings
 from bot.writes import Writes
@@ -59,6 +60,7 @@ class Context:
     config: Config
     settings: Settings
     ledger: Ledger
+    holds: Holds
     log: logging.LoggerAdapter[logging.Logger]
     dry_run: bool = False
     config_error: str | None = None  # the repository's config was invalid: say so, use the operator's

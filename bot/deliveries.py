@@ -111,6 +111,15 @@ class DeliveryStore(ABC):
         """Forget finished records older than the retention; returns how many."""
         return 0
 
+    @abstractmethod
+    def hold(self, key: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew the hold on ``key`` for ``owner`` (``bot.holds``); False while another
+        owner's hold on it is live."""
+
+    @abstractmethod
+    def unhold(self, key: str, owner: str) -> None:
+        """Let go of ``key`` if ``owner`` holds it."""
+
     def after_batch(self) -> None:
         """Upkeep the group-commit writer runs once a batch is answered (its thread only)."""
         return None

@@ -9,6 +9,7 @@ Layout (``prefix`` defaults to ``model-routing:``):
 - ``recheck``  sorted set: id -> recheck_at, for pending and running records only
 - ``finished`` sorted set: id -> finished_at, for pruning
 - ``counts``   hash: "event<TAB>status" -> number, kept by the scripts (for /metrics)
+- ``hold:<key>`` string: the owner of a hold (``bot.holds``), expiring with it
 
 Times come from Redis (``TIME``), so leases mean the same on every machine.
 """
@@ -140,6 +141,19 @@ def _number(value: bytes | None) -> float | None:
     return None if value is None else float(value)
 
 
+# KEYS: the hold's key; ARGV: owner, ttl in ms. Taken when free or already the owner's.
+HOLD = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+UNHOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisDeliveryStore(DeliveryStore):
     backend = "redis"
 
@@ -156,6 +170,8 @@ class RedisDeliveryStore(DeliveryStore):
         self._finish = self._redis.register_script(FINISH)
         self._stale = self._redis.register_script(STALE)
         self._prune = self._redis.register_script(PRUNE)
+        self._hold = self._redis.register_script(HOLD)
+        self._unhold = self._redis.register_script(UNHOLD)
 
     def _key(self, delivery_id: str) -> str:
         return f"{self.prefix}d:{delivery_id}"
@@ -210,6 +226,13 @@ class RedisDeliveryStore(DeliveryStore):
     def stale(self, limit: int = 500) -> list[str]:
         ids = self._stale(keys=[], args=[self.prefix, self.grace_s, limit])
         return [i.decode() for i in ids]
+
+    def hold(self, key: str, owner: str, ttl_s: float) -> bool:
+        ttl_ms = max(1, int(ttl_s * 1000))  # Redis expires it: no pruning needed
+        return bool(self._hold(keys=[f"{self.prefix}hold:{key}"], args=[owner, ttl_ms]))
+
+    def unhold(self, key: str, owner: str) -> None:
+        self._unhold(keys=[f"{self.prefix}hold:{key}"], args=[owner])
 
     def counts(self) -> dict[tuple[str, str], int]:
         found: dict[tuple[str, str], int] = {}

@@ -39,6 +39,11 @@ CREATE INDEX IF NOT EXISTS deliveries_recheck ON deliveries (recheck_at)
     WHERE status IN ('pending', 'running');
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at)
     WHERE finished_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS holds (   -- bot.holds: one-off work a delivery is doing now
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+);
 """
 
 
@@ -199,6 +204,19 @@ class SqliteDeliveryStore(DeliveryStore):
         )
         return [str(row[0]) for row in rows]
 
+    def hold(self, key: str, owner: str, ttl_s: float) -> bool:
+        now = time.time()
+        rows, _ = self._run(  # one statement: the compare-and-set is atomic across processes
+            "INSERT INTO holds (key, owner, until) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE"
+            " SET owner = excluded.owner, until = excluded.until"
+            " WHERE holds.owner = excluded.owner OR holds.until < ? RETURNING owner",
+            (key, owner, now + ttl_s, now),
+        )
+        return bool(rows)
+
+    def unhold(self, key: str, owner: str) -> None:
+        self._run("DELETE FROM holds WHERE key = ? AND owner = ?", (key, owner))
+
     def counts(self) -> dict[tuple[str, str], int]:
         rows, _ = self._run("SELECT event, status, COUNT(*) FROM deliveries GROUP BY event, status")
         return {(str(event), str(status)): int(n) for event, status, n in rows}  # type: ignore[call-overload]
@@ -210,6 +228,7 @@ class SqliteDeliveryStore(DeliveryStore):
             return False
 
     def prune(self) -> int:
+        self._run("DELETE FROM holds WHERE until < ?", (time.time(),))
         _, changed = self._run(
             "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?",
             (time.time() - RETENTION_S,),

@@ -17,6 +17,7 @@ from bot.config import Config, ConfigError, merge, parse_repo_config
 from bot.context import Context, JobResult
 from bot.events import Event
 from bot.github import GitHubClients, http_status
+from bot.holds import Holds, LocalHolds
 from bot.ledger import Ledger
 from bot.routing import Router
 from bot.settings import Settings
@@ -44,12 +45,14 @@ class Dispatcher:
         router: Router,
         ledger: Ledger,
         clients: GitHubClients | None = None,
+        holds: Holds | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
         self.router = router
         self.ledger = ledger
         self.clients = clients or GitHubClients(settings)
+        self.holds: Holds = holds if holds is not None else LocalHolds()
 
     def handles(self, event: Event) -> bool:
         return self.router.handles(event.name, event.action)
@@ -82,6 +85,7 @@ class Dispatcher:
                 config=config,
                 settings=self.settings,
                 ledger=self.ledger,
+                holds=self.holds,
                 log=logger,
                 dry_run=dry_run,
                 config_error=error,

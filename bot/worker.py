@@ -52,7 +52,7 @@ class Services:
         config = config if config is not None else load_operator_config(settings.config_path)
         store = open_store(settings.data_dir, settings.redis_url, grace_s=options.grace_s)
         queue = JobQueue(make_huey(settings), store)
-        dispatcher = build_dispatcher(settings, config, retry)  # once per process
+        dispatcher = build_dispatcher(settings, config, retry, holds=store)  # once per process
         services = cls(settings, store, queue, dispatcher, Reaper(queue, options.reap_s), workers=workers)
         if workers > 0:
             services.runner = JobRunner(store, dispatcher, queue.retry_later, options.jobs, dry_run=dry_run)

@@ -20,6 +20,7 @@ from bot.comments import footer, marker, upsert_comment
 from bot.config import Config, ConfigError
 from bot.findings import ReviewReply, merge_replies
 from bot.pr_context import PullInfo, bounded, pull_info, read_pull
+from bot.holds import held
 from bot.review_post import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
 from bot.routing import Router
 from bot.safety import neutralise, secret_values
@@ -38,6 +39,7 @@ CHUNK_CONCURRENCY = 4  # chunk reviews in flight at once: fast, yet a budget sto
 REVIEW_ACTIONS = ("opened", "ready_for_review", "synchronize")
 VERDICT_WORDS = {"looks-good": "looks good", "minor-issues": "minor issues",
                  "needs-changes": "needs changes", "blocking": "blocking issues"}
+HOLD_S = 3600.0  # longer than any review; a worker that died holding it blocks no longer
 BODY_LIMIT = 60_000  # GitHub refuses review bodies over 65,536 characters
 DETAIL_CHARS = 2_000
 
@@ -96,24 +98,36 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
             pull, reviews = await asyncio.gather(read_pull(ctx, number), bot_reviews(ctx, number))
             if not _may_review(ctx, pull, reviews, result):
                 return
-            try:
-                inp, merged, models = await _review_model(ctx, pull, result, reading)
-            except (ModelError, ConfigError) as exc:
-                await _report_failure(ctx, pull, exc, result)
-                return
+            # The reviews were listed before the hold is taken, and that is enough: a delivery
+            # that posted a review keeps its hold, so one that listed too early is refused here.
+            key = f"review:{ctx.repo}#{number}@{pull.head_sha}"
+            async with held(ctx.holds, key, _owner(ctx, number), HOLD_S) as hold:
+                if not hold.taken:
+                    result.outcome, result.detail = "skipped", f"another delivery is reviewing {pull.head_sha[:7]}"
+                    ctx.log.info("review: #%s skipped: %s", number, result.detail)
+                    return
+                try:
+                    inp, merged, models = await _review_model(ctx, pull, result, reading)
+                except (ModelError, ConfigError) as exc:
+                    await _report_failure(ctx, pull, exc, result)
+                    return
+                body, comments = _review_body(ctx, inp, merged, models, trigger)
+                written = await post_review(ctx, number, pull.head_sha, body, comments)
+                if not ctx.dry_run:  # a dry run wrote nothing a later delivery could repeat
+                    hold.keep()
         finally:
             if reading is not None:
                 reading.cancel()
-        body, comments = _review_body(ctx, inp, merged, models, trigger)
-        if review_for(ctx, await bot_reviews(ctx, number), number, pull.head_sha):  # written meanwhile
-            result.outcome, result.detail = "skipped", f"reviewed meanwhile at {pull.head_sha[:7]}"
-            return
-        written = await post_review(ctx, number, pull.head_sha, body, comments)
         result.url = str(written.get("html_url") or "")
         result.detail = (f"{merged.verdict}: {len(merged.findings)} findings, {len(comments)} inline; "
                          f"{inp.coverage.files_read} of {inp.coverage.files_changed} files, "
                          f"{inp.coverage.tokens:,} tokens in {inp.coverage.chunks} call(s)")
         ctx.log.info("review: #%s at %s: %s", number, pull.head_sha[:7], result.detail)
+
+
+def _owner(ctx: Context, number: int) -> str:
+    """The delivery: run again after a crash, it takes its own hold back."""
+    return ctx.event.delivery_id or ctx.job_id(PHASE, f"#{number}")
 
 
 def _start_reading(ctx: Context, number: int) -> Reading | None:

@@ -1,5 +1,5 @@
-"""Redis for real: the delivery store contract on both backends (the same redelivery rules and
-compare-and-set claims), and one delivery through two worker processes sharing Redis."""
+"""Redis for real: the delivery store contract on both backends (the same redelivery rules,
+compare-and-set claims and holds), and one delivery through two worker processes sharing Redis."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from bot.config import Config
 from bot.deliveries import DONE, FAILED, PENDING, SKIPPED, DeliveryStore, NewDelivery, open_store
+from bot.holds import Holds, LocalHolds
 from bot.queue import JobQueue, make_huey
 from bot.server import create_app
 from bot.settings import Settings
@@ -50,6 +51,32 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliverySt
 
 def new(delivery_id: str, status: str = PENDING) -> NewDelivery:
     return NewDelivery(delivery_id, "issues", "opened", "octo/widgets", b'{"action": "opened"}', status)
+
+
+@pytest.fixture(params=["sqlite", "redis", "local"])
+def holds(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Holds]:
+    """The server's holds (its delivery store, on both backends) and the Action's (memory)."""
+    if request.param == "local":
+        yield LocalHolds()
+        return
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    opened = open_store(tmp_path, url, grace_s=60)
+    yield opened
+    opened.close()
+
+
+def test_a_hold_is_a_compare_and_set_its_owner_renews_and_it_expires(holds: Holds) -> None:
+    assert holds.hold("review:o/r#7@abc", "d-1", 60)
+    assert not holds.hold("review:o/r#7@abc", "d-2", 60)  # another delivery: refused
+    assert holds.hold("review:o/r#7@abc", "d-1", 60)  # the same delivery, run again: its own
+    assert holds.hold("review:o/r#7@def", "d-2", 60)  # another head SHA is another key
+    holds.unhold("review:o/r#7@abc", "d-2")  # not the owner: nothing happens
+    assert not holds.hold("review:o/r#7@abc", "d-2", 60)
+    holds.unhold("review:o/r#7@abc", "d-1")
+    assert holds.hold("review:o/r#7@abc", "d-2", 0.2)  # let go: the next one takes it
+    assert not holds.hold("review:o/r#7@abc", "d-3", 60)
+    time.sleep(0.3)
+    assert holds.hold("review:o/r#7@abc", "d-3", 60)  # expired: a dead worker blocks no longer
 
 
 def test_redeliveries_follow_the_same_rules_on_both_backends(store: DeliveryStore) -> None:

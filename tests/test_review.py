@@ -23,7 +23,7 @@ from bot.settings import Settings
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import FakeLLM
+from tests.fakes.llm import Fail, FakeLLM, Hang
 
 REPO = "acme/engine"
 MODIFIED, ADDED = 300, 100
@@ -168,6 +168,48 @@ def test_large_pr_gets_one_review_from_the_massive_context_model_once_per_sha(
     assert len(github.reviews(REPO, number)) == 1
     [result] = again.results
     assert result.outcome == "skipped" and "already reviewed" in result.detail
+
+
+def test_two_deliveries_at_once_for_one_head_sha_make_one_review(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, fields = seed_large(github)
+    reply = "```json\n" + json.dumps({"summary": "Reworks the engine.", "verdict": "looks-good", "findings": []}) + "\n```"
+    llm.script("wide-a", Hang(0.3, then=reply), Hang(0.3, then=reply))  # both list no review yet
+    dispatcher = make_dispatcher(settings)
+
+    async def both() -> list[Outcome]:
+        return list(await asyncio.gather(
+            dispatcher.dispatch(pr_event(fields, delivery="d-opened")),
+            dispatcher.dispatch(comment_event(github, number, "/review", pr=True, delivery="d-command"))))
+
+    results = [r for outcome in asyncio.run(both()) for r in outcome.results]
+
+    assert len(github.reviews(REPO, number)) == 1 and len(llm.requests) == 1  # paid for once
+    assert sorted((r.phase, r.outcome) for r in results) == [("review", "ok"), ("review", "skipped")]
+    [skipped] = [r for r in results if r.outcome == "skipped"]
+    assert skipped.detail == f"another delivery is reviewing {fields['head']['sha'][:7]}"
+
+
+def test_a_failed_review_lets_go_of_its_hold_and_a_posted_one_keeps_it(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+) -> None:
+    number, fields = seed_large(github)
+    key = f"review:{REPO}#{number}@{fields['head']['sha']}"
+    llm.script("wide-a", Fail(400, message="scripted refusal"))
+    llm.script("wide-b", Fail(400, message="scripted refusal"))
+    dispatcher = make_dispatcher(settings)
+
+    [failed] = run(dispatcher, pr_event(fields, delivery="d-fails")).results
+    assert failed.outcome == "failed" and github.reviews(REPO, number) == []
+    assert dispatcher.holds.hold(key, "d-other", 60)  # let go: a later trigger may review
+    dispatcher.holds.unhold(key, "d-other")
+
+    llm.default("wide-a", review_reply)
+    [done] = run(dispatcher, pr_event(fields, delivery="d-works")).results
+    assert done.outcome == "ok" and len(github.reviews(REPO, number)) == 1
+    assert not dispatcher.holds.hold(key, "d-other", 60)  # kept after posting
+    assert dispatcher.holds.hold(key, "d-works", 60)  # its own delivery, run again, takes it back
 
 
 def test_the_change_is_read_in_the_same_round_trip_as_the_pull_request(

@@ -156,6 +156,7 @@ def test_ping_is_answered_and_unhandled_events_are_stored_as_skipped(client: Tes
     stored = services.store.get("w-1")
     assert stored.status == "skipped" and stored.payload == b""
     assert services.queue.pending() == 0  # never enqueued
+    assert services.dispatcher.holds is services.store  # every worker sees the same holds
 
 
 def test_healthz_reports_storage_and_queue_and_503_when_storage_is_down(client: TestClient) -> None:

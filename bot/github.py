@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    import ssl
+
     from githubkit import GitHub
     from githubkit.exception import GitHubException, RequestFailed
     from githubkit.typing import RetryOption
@@ -83,9 +85,21 @@ class GitHubClients:
         self._cache = MemCacheStrategy()
         self._app: GitHub[Any] | None = None
         self._installations: dict[int, GitHub[Any]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """One TLS context for every client: the dispatcher opens an HTTP client per delivery,
+        and httpx would otherwise build a context (reading the CA bundle, about 20 ms) each
+        time. httpx's own default, so SSL_CERT_FILE and SSL_CERT_DIR are still honoured."""
+        if self._ssl is None:
+            import httpx
+
+            self._ssl = httpx.create_ssl_context()
+        return self._ssl
 
     def _options(self) -> dict[str, Any]:
         return {
+            "ssl_verify": self._ssl_context(),
             "base_url": self.settings.api_url + "/",
             "user_agent": USER_AGENT,
             "cache_strategy": self._cache,

@@ -140,6 +140,30 @@ def test_clients_on_different_githubs_never_share_installation_tokens(
     assert not other_fake.violations
 
 
+def test_every_client_shares_one_tls_context_that_honours_ssl_cert_file(
+        app_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import shutil
+    import ssl
+
+    seen: list[str | None] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        seen.append(kwargs.get("cafile"))
+        return real(*args, **kwargs)
+
+    import certifi
+
+    bundle = tmp_path / "corporate-ca.pem"  # an operator's own CA bundle (e.g. for GHES)
+    shutil.copy(certifi.where(), bundle)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    clients = GitHubClients(app_settings, FAST_RETRY)
+    used = {id(gh.config.ssl_verify) for gh in (clients.app(), clients.installation(1),
+                                                 clients.installation(2), clients.token("t"))}
+    assert len(used) == 1 and seen == [str(bundle)]  # built once, from SSL_CERT_FILE
+
+
 def test_token_auth_sends_the_token_and_never_exchanges(
         github: FakeGitHub, repo: str, settings: Settings) -> None:
     gh = GitHubClients(settings, FAST_RETRY).for_event(None)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot import packing
 from bot.config import Phase
+from bot.context_files import add_extras
 from bot.packing import Count, Coverage, Piece
 from bot.pr_context import FileList, read_pull, read_tree
 from bot.repo_context import IssueThread, issue_thread
-from bot.review_context import add_extras, choose_window, note_listing
+from bot.review_context import choose_window, note_listing
 from bot.review_pieces import listed_pieces
 from bot.templates import render
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
-from bot.pr_context import ChangedFile, TreeFile
+from bot.pr_context import HUNK as _HUNK
 
 Count = Callable[[str], int]
 Kind = Literal["diff", "head", "related"]
@@ -28,15 +28,11 @@ Kind = Literal["diff", "head", "related"]
 MARGIN_SHARE = 0.01  # of the window: joins, chat formatting, the "part i of n" lines
 MARGIN_MIN = 256
 TREE_SHARE = 0.08  # of the usable window: the tree is orientation, not the subject
-MAX_CONTENT_BYTES = 256_000  # a head or related file larger than this is left out
-MAX_RELATED = 200  # related files read at most (each is one request)
 BYTES_PER_TOKEN = 3  # a pessimistic estimate, only to choose what to fetch before counting
 SAMPLE_PIECES = 100  # pieces of a kind counted exactly; the others are estimated from them
 ESTIMATE_SLACK = 0.01  # added to an estimated piece: the sample's ratio is not every piece's
-DOC_NAMES = ("readme", "contributing", "pyproject.toml", "package.json", "setup.cfg", "setup.py",
-             "go.mod", "cargo.toml", "pom.xml", "build.gradle", "makefile", "tsconfig.json")
 _REMOVED = " " * 7  # where a head-side line has its number
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_PREFIXED = 100_000  # line numbers whose prefix is tabled (about 6 MB once)
 
 
 @dataclass(frozen=True)
@@ -80,20 +76,28 @@ def fence_for(text: str) -> str:
 
 def numbered_patch(patch: str) -> str:
     """The patch with each head-side line's number in front, so findings can name real lines:
-    ``  12 +added``, ``  13  context``, ``     -removed``."""
+    ``  12 +added``, ``  13  context``, ``     -removed``. Megabytes of diff go through here, so
+    the prefixes come from a table rather than being formatted line by line."""
     out: list[str] = []
+    append = out.append
     line = 0
+    prefixes = _prefixes()
     for raw in patch.split("\n"):
         first = raw[:1]
-        if first == "@" and (match := _HUNK.match(raw)):
+        if first == "-" or first == "\\":
+            append(_REMOVED + raw)
+        elif first == "@" and (match := _HUNK.match(raw)):
             line = int(match.group(1))
-            out.append(raw)
-        elif first == "-" or first == "\\":
-            out.append(_REMOVED + raw)
+            append(raw)
         else:
-            out.append(f"{line:>6} {raw}")
+            append((prefixes[line] if line < _PREFIXED else f"{line:>6} ") + raw)
             line += 1
     return "\n".join(out)
+
+
+@lru_cache(maxsize=1)
+def _prefixes() -> list[str]:
+    return [f"{n:>6} " for n in range(_PREFIXED)]
 
 
 def numbered_text(text: str) -> str:
@@ -187,99 +191,6 @@ def tokens_per_char(samples: Iterable[tuple[int, int]]) -> float:
 
 def estimate(chars: int, ratio: float) -> int:
     return math.ceil(chars * ratio * (1 + ESTIMATE_SLACK))
-
-
-def shows_whole_file(patch: str, size: int) -> bool:
-    """Whether the diff already shows every line of the head version: its hunks run on from line
-    1 without a gap and their head-side lines add up to exactly the blob's size in bytes."""
-    if not patch.startswith("@@"):
-        return False
-    expect, total, last_new = 1, 0, False
-    for raw in patch.split("\n"):
-        match = _HUNK.match(raw)
-        if match:
-            if int(match.group(1)) != expect:
-                return False
-            last_new = False
-        elif raw.startswith("\\"):  # "\ No newline at end of file" after a head-side line
-            total -= 1 if last_new else 0
-        elif raw.startswith(("+", " ")):  # the marker out, the newline in: the line's own length
-            total += len(raw) if raw.isascii() else len(raw.encode())
-            expect += 1
-            last_new = True
-        else:
-            last_new = False
-        if total > size + 1:  # + 1: a "No newline" marker may still take one back
-            return False
-    return total == size
-
-
-def head_candidates(files: Sequence[ChangedFile], tree: dict[str, TreeFile]) -> tuple[list[TreeFile], dict[str, int], int]:
-    """Changed files whose whole head version adds to their diff (an added file's diff already
-    is the whole file, and so is a modified file's whose hunks cover it), smallest first so most
-    files get their context; why others not; and how many the diff shows whole."""
-    chosen: list[TreeFile] = []
-    skipped: Counter[str] = Counter()
-    whole = 0
-    for f in files:
-        if f.status in ("removed", "added") or f.patch is None:
-            continue
-        entry = tree.get(f.path)
-        if entry is None:
-            skipped["not in the head's tree listing"] += 1
-        elif shows_whole_file(f.patch, entry.size):
-            whole += 1
-        elif entry.size > MAX_CONTENT_BYTES:
-            skipped[f"larger than {MAX_CONTENT_BYTES // 1000} KB"] += 1
-        else:
-            chosen.append(entry)
-    return sorted(chosen, key=lambda t: (t.size, t.path)), dict(skipped), whole
-
-
-def _stem(path: str) -> str:
-    name = posixpath.basename(path).lower()
-    for affix in ("test_", "_test", ".test", ".spec", "_spec", "tests_"):
-        name = name.replace(affix, "")
-    return name.split(".", 1)[0]
-
-
-def related_candidates(changed: Sequence[str], tree: Sequence[TreeFile], mentioned: Iterable[str] = ()) -> list[TreeFile]:
-    """Unchanged files by how likely they matter to the change: named in the text, then tests
-    and sources sharing a changed file's name, then files beside a changed file, then the
-    project's own description (README, build files), each group smallest first."""
-    changed_set = set(changed)
-    stems = {_stem(p) for p in changed} - {"", "__init__", "index", "mod"}
-    dirs = {posixpath.dirname(p) for p in changed}
-    named = {m.strip("`'\"./") for m in mentioned}
-    named_bases = {posixpath.basename(m) for m in named if "." in posixpath.basename(m)}
-
-    def rank(t: TreeFile) -> int | None:
-        if t.path in changed_set or t.size > MAX_CONTENT_BYTES or t.size == 0:
-            return None
-        if t.path in named or posixpath.basename(t.path) in named_bases:
-            return 0
-        if _stem(t.path) in stems:
-            return 1
-        if posixpath.dirname(t.path) in dirs:
-            return 2
-        if posixpath.basename(t.path).lower().startswith(DOC_NAMES) and posixpath.dirname(t.path) in ("", "docs", ".github"):
-            return 3
-        return None
-
-    ranked = [(r, t) for t in tree if (r := rank(t)) is not None]
-    ranked.sort(key=lambda rt: (rt[0], rt[1].size, rt[1].path))
-    return [t for _, t in ranked[:MAX_RELATED]]
-
-
-def choose_by_estimate(candidates: Sequence[TreeFile], budget: int) -> list[TreeFile]:
-    """Which files to fetch: those whose estimated tokens still fit (counted exactly later)."""
-    chosen: list[TreeFile] = []
-    for t in candidates:
-        estimate = t.size // BYTES_PER_TOKEN + 16
-        if estimate <= budget:
-            chosen.append(t)
-            budget -= estimate
-    return chosen
 
 
 def tree_listing(paths: Sequence[str], changed: Iterable[str], budget: int, count: Count) -> tuple[str, int, int]:

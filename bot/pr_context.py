@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.github import get_json
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 MAX_LISTED_FILES = 3000  # GitHub's limit for the files API
 PER_PAGE = 100
+HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 T = TypeVar("T")
 
 
@@ -101,6 +103,35 @@ class ChangedFile:
     patch: str | None  # None: binary, or a diff too large for GitHub to show
     previous_path: str | None = None
 
+    @cached_property
+    def shown_size(self) -> int | None:
+        """The size in bytes of the head version when the diff shows every line of it (its hunks
+        run on from line 1 without a gap), else None. Worked out once, in the thread that renders
+        the file's page as it arrives, so choosing context files later only compares sizes."""
+        return shown_size(self.patch) if self.patch is not None else None
+
+
+def shown_size(patch: str) -> int | None:
+    """See ``ChangedFile.shown_size``: the head-side lines' bytes, the marker out and the newline in."""
+    if not patch.startswith("@@"):
+        return None
+    expect, total, last_new = 1, 0, False
+    for raw in patch.split("\n"):
+        first = raw[:1]
+        if first == "@" and (match := HUNK.match(raw)):
+            if int(match.group(1)) != expect:
+                return None
+            last_new = False
+        elif first == "\\":  # "\ No newline at end of file" after a head-side line
+            total -= 1 if last_new else 0
+        elif first == "+" or first == " ":
+            total += len(raw) if raw.isascii() else len(raw.encode())
+            expect += 1
+            last_new = True
+        else:
+            last_new = False
+    return total
+
 
 @dataclass(frozen=True)
 class FileList:
@@ -142,23 +173,23 @@ async def list_files(ctx: Context, pull: PullInfo,
     expected = min(max(pull.changed_files, 1), MAX_LISTED_FILES)
     pages = -(-expected // PER_PAGE)
 
-    async def page(n: int) -> tuple[list[dict[str, Any]], bool]:
+    async def page(n: int) -> tuple[list[ChangedFile], bool]:
         resp = await ctx.gh.arequest("GET", path, params={"per_page": PER_PAGE, "page": n})
-        items = [i for i in resp.json() or [] if isinstance(i, dict)]
+        files = [_changed_file(i) for i in resp.json() or [] if isinstance(i, dict)]
         if on_page is not None:
-            on_page(n, [_changed_file(i) for i in items])
-        return items, 'rel="next"' in resp.headers.get("link", "")
+            on_page(n, files)
+        return files, 'rel="next"' in resp.headers.get("link", "")
 
     found = await bounded(ctx.config.limits.fetch_concurrency, [partial(page, n) for n in range(1, pages + 1)])
     requests = pages
-    items = [item for chunk, _ in found for item in chunk]
+    files = [f for chunk, _ in found for f in chunk]  # the pages' own objects: on_page's work stays on them
     more = found[-1][1] if found else False
-    while more and len(items) < MAX_LISTED_FILES:  # the pull request grew since it was read
+    while more and len(files) < MAX_LISTED_FILES:  # the pull request grew since it was read
         pages += 1
         chunk, more = await page(pages)
         requests += 1
-        items += chunk
-    files = [_changed_file(i) for i in items[:MAX_LISTED_FILES]]
+        files += chunk
+    files = files[:MAX_LISTED_FILES]
     return FileList(files, not_listed=max(0, pull.changed_files - len(files)), requests=requests)
 
 

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from bot import packing, structured
 from bot.config import Phase
+from bot.context_files import add_extras
 from bot.diffmap import DiffMap
 from bot.findings import ReviewReply
 from bot.packing import Count, Coverage, Piece
 from bot.pr_context import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree, read_tree
-from bot.review_pieces import content_pieces, listed_pieces, render_rest, split_piece
+from bot.review_pieces import listed_pieces, render_rest, split_piece
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -270,34 +271,3 @@ def note_listing(coverage: Coverage, listed: FileList, files: Sequence[ChangedFi
     if shown < len(tree.files):
         coverage.left_out.append(
             f"{len(tree.files) - shown:,} of {len(tree.files):,} paths of the repository tree, to keep room for the change")
-
-
-async def add_extras(ctx: Context, count: Count, files: Sequence[ChangedFile], tree: RepoTree,
-                     budget: int | Awaitable[int], coverage: Coverage, mentioned: Sequence[str] = (),
-                     fetch_budget: int | None = None) -> list[Piece]:
-    """Full head versions of changed files, then related files, within the room left.
-    ``fetch_budget`` (no more than the budget) lets the fetch start before the budget is
-    known exactly; ``budget`` may then be awaitable, and is awaited only to take what fits."""
-    heads, skipped, coverage.whole_in_diff = packing.head_candidates(files, tree.by_path)
-    if fetch_budget is None:
-        fetch_budget = budget if isinstance(budget, int) else 0
-    head_fetch = packing.choose_by_estimate(heads, fetch_budget)
-    estimate = sum(t.size // packing.BYTES_PER_TOKEN + 16 for t in head_fetch)
-    related = packing.related_candidates([f.path for f in files], tree.files, mentioned)
-    related_fetch = packing.choose_by_estimate(related, fetch_budget - estimate)
-    pieces, binary = await content_pieces(
-        ctx, count, [("head", t) for t in head_fetch] + [("related", t) for t in related_fetch])
-    taken, dropped = packing.take_within(pieces, budget if isinstance(budget, int) else await budget)
-    unfetched = len(heads) - len(head_fetch)
-    head_dropped = unfetched + sum(1 for p in dropped if p.kind == "head")
-    if head_dropped:
-        skipped["not enough room left in the window"] = head_dropped
-    for why, n in skipped.items():
-        coverage.left_out.append(f"the full head version of {packing.plural(n, 'changed file')}: {why}")
-    if binary:
-        coverage.left_out.append(f"{packing.plural(binary, 'file')} read for context turned out binary")
-    related_left = len(related) - sum(1 for p in taken if p.kind == "related")
-    if related_left > 0:
-        coverage.left_out.append(
-            f"{packing.plural(related_left, 'related file')} (tests, neighbours, build files) that did not fit")
-    return taken

@@ -75,6 +75,16 @@ def diff_pieces(files: Sequence[ChangedFile], count: Count, first: int = 0, ever
     return pieces
 
 
+def page_pieces(files: Sequence[ChangedFile], count: Count, first: int, every: int, render_all: bool) -> list[Piece]:
+    """``diff_pieces`` of one page of the file list; and, while the other pages are still on
+    their way, whether each diff shows its whole head file, which choosing context files asks
+    of every file once the list is complete (``ChangedFile.shown_size`` keeps the answer)."""
+    for f in files:
+        if f.status not in ("added", "removed"):
+            _ = f.shown_size
+    return diff_pieces(files, count, first, every, render_all)
+
+
 def render_rest(files: Sequence[ChangedFile], drafts: Sequence[Piece]) -> list[Piece]:
     """The drafts with every text rendered (``diff_pieces`` without ``render_all``); thread work."""
     return [p if p.text else replace(p, text=diff_text(f, packing.numbered_patch(f.patch) if f.patch is not None else None))
@@ -91,7 +101,7 @@ async def listed_pieces(ctx: Context, pull: PullInfo, count: Count,
 
     def on_page(n: int, files: list[ChangedFile]) -> None:
         first = (n - 1) * PER_PAGE
-        counting.append(asyncio.ensure_future(asyncio.to_thread(diff_pieces, files, count, first, every, render_all)))
+        counting.append(asyncio.ensure_future(asyncio.to_thread(page_pieces, files, count, first, every, render_all)))
 
     try:
         listed = await list_files(ctx, pull, on_page)

@@ -20,6 +20,9 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # the templates ship with the package and never change while the process runs; the
+        # reload check costs a stat per render, and a large review renders thousands of pieces
+        auto_reload=False,
     )
     return env
 

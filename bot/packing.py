@@ -193,11 +193,13 @@ def estimate(chars: int, ratio: float) -> int:
     return math.ceil(chars * ratio * (1 + ESTIMATE_SLACK))
 
 
-def tree_listing(paths: Sequence[str], changed: Iterable[str], budget: int, count: Count) -> tuple[str, int, int]:
+def tree_listing(paths: Sequence[str], changed: Iterable[str], budget: int, count: Count,
+                 counted: int | None = None) -> tuple[str, int, int]:
     """The repository's paths, one a line, within ``budget`` tokens: all of them when they fit,
-    else top-level entries and the directories of changed files first. -> (text, tokens, shown)."""
+    else top-level entries and the directories of changed files first. -> (text, tokens, shown).
+    ``counted``: the tokens of all the paths, when they were counted already."""
     text = "\n".join(paths)
-    tokens = count(text) if paths else 0
+    tokens = counted if counted is not None else count(text) if paths else 0
     if tokens <= budget:
         return text, tokens, len(paths)
     dirs = {posixpath.dirname(p) for p in changed}

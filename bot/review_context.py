@@ -75,16 +75,18 @@ class ReviewInput:
 @dataclass
 class Reading:
     """The change's reads, started: the file list (each page rendered as it arrives) and the
-    tree at ``sha``. ``start`` makes one; ``assemble_review`` finishes it."""
+    tree at ``sha``, its paths counted as soon as it arrives (while the file list's last pages
+    are still on their way). ``start`` makes one; ``assemble_review`` finishes it."""
 
     sha: str
     listing: asyncio.Task[tuple[FileList, list[Piece]]]
     tree: asyncio.Task[RepoTree]
+    tree_tokens: asyncio.Future[int]  # of every path, one a line: what the prompt's tree shows when it fits
 
     def cancel(self) -> None:
         """Stop what is still in flight (the review was skipped or failed); a read that failed
         meanwhile has its error collected here rather than reported as never retrieved."""
-        for task in (self.listing, self.tree):
+        for task in (self.listing, self.tree, self.tree_tokens):
             if not task.done():
                 task.cancel()
             elif not task.cancelled():
@@ -94,8 +96,17 @@ class Reading:
 def start(ctx: Context, pull: PullInfo, count: Count) -> Reading:
     """Begin reading the change now (``pull`` may come from the webhook: its head SHA and file
     count are all the reads need), so they share a round trip with whatever the caller reads."""
-    return Reading(pull.head_sha, asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False)),
-                   asyncio.ensure_future(read_tree(ctx, pull.head_sha)))
+    return _with_tree(ctx, pull.head_sha, count, asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False)))
+
+
+def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple[FileList, list[Piece]]]) -> Reading:
+    tree = asyncio.ensure_future(read_tree(ctx, sha))
+
+    async def tree_tokens() -> int:
+        paths = [t.path for t in (await tree).files]
+        return await asyncio.to_thread(count, "\n".join(paths)) if paths else 0
+
+    return Reading(sha, listing, tree, asyncio.ensure_future(tree_tokens()))
 
 
 def _messages(ctx: Context, pull: PullInfo, tree_text: str, tree: tuple[int, int], pieces: Sequence[Piece],
@@ -123,14 +134,15 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
         reading = start(ctx, pull, router.count_tokens)
     elif reading.sha != pull.head_sha:  # pushed since the webhook: the file list is current, the tree not
         reading.tree.cancel()
-        reading = Reading(pull.head_sha, reading.listing, asyncio.ensure_future(read_tree(ctx, pull.head_sha)))
+        reading.tree_tokens.cancel()
+        reading = _with_tree(ctx, pull.head_sha, router.count_tokens, reading.listing)
     rendering: asyncio.Future[list[Piece]] | None = None
     try:
         listed, drafts = await reading.listing
         # the diffs not rendered yet are rendered while the tree, then the context files, are read
         rendering = asyncio.ensure_future(asyncio.to_thread(render_rest, listed.files, drafts))
         tree = await reading.tree
-        return await _assemble(ctx, pull, router, listed, drafts, rendering, tree)
+        return await _assemble(ctx, pull, router, listed, drafts, rendering, tree, reading.tree_tokens)
     finally:
         reading.cancel()
         if rendering is not None:
@@ -138,7 +150,7 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
 
 
 async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: FileList, drafts: list[Piece],
-                    rendering: Awaitable[list[Piece]], tree: RepoTree) -> ReviewInput:
+                    rendering: Awaitable[list[Piece]], tree: RepoTree, all_paths: Awaitable[int]) -> ReviewInput:
     count: Count = router.count_tokens
     reserve = ctx.config.limits.output_reserve_tokens
     files = listed.files
@@ -149,7 +161,7 @@ async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: F
     room = window - reserve - packing.margin(window)
     paths = [t.path for t in tree.files]
     tree_budget = int(room * packing.TREE_SHARE)
-    listing = asyncio.ensure_future(asyncio.to_thread(packing.tree_listing, paths, changed, tree_budget, count))
+    listing = asyncio.ensure_future(_tree_listing(paths, changed, tree_budget, count, all_paths))
     coverage = Coverage(files_changed=max(pull.changed_files, len(files)), files_listed=len(files),
                         window=window, reserve=reserve, tree_total=len(paths))
     # the context files' fetch need not wait for the tree's listing to be counted: the listing
@@ -197,6 +209,11 @@ async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: F
     coverage.tokens = sum(p.tokens for p in prompts)
     coverage.chunks = len(prompts)
     return ReviewInput(pull, listed, prompts, coverage, profile)
+
+
+async def _tree_listing(paths: list[str], changed: list[str], budget: int, count: Count,
+                        all_paths: Awaitable[int]) -> tuple[str, int, int]:
+    return await asyncio.to_thread(packing.tree_listing, paths, changed, budget, count, await all_paths)
 
 
 async def _prompt(ctx: Context, router: ModelRouter, pull: PullInfo, tree_text: str, tree: tuple[int, int],

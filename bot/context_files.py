@@ -51,9 +51,16 @@ def head_candidates(files: Sequence[ChangedFile], tree: dict[str, TreeFile]) -> 
 def _stem(name: str) -> str:
     """A file name without test affixes and extensions: ``test_models.py`` -> ``models``."""
     name = name.lower()
-    for affix in ("test_", "_test", ".test", ".spec", "_spec", "tests_"):
-        name = name.replace(affix, "")
-    return name.split(".", 1)[0]
+    if "test" in name or "spec" in name:  # every affix has one: most names skip the replaces
+        for affix in ("test_", "_test", ".test", ".spec", "_spec", "tests_"):
+            name = name.replace(affix, "")
+    return name.partition(".")[0]
+
+
+def _split(path: str) -> tuple[str, str]:
+    """(folder, name); ``posixpath.split``'s answer for a tree's paths (no empty parts), sooner."""
+    folder, _, name = path.rpartition("/")
+    return folder, name
 
 
 def related_candidates(changed: Sequence[str], tree: Sequence[TreeFile], mentioned: Iterable[str] = ()) -> list[TreeFile]:
@@ -61,15 +68,15 @@ def related_candidates(changed: Sequence[str], tree: Sequence[TreeFile], mention
     and sources sharing a changed file's name, then files beside a changed file, then the
     project's own description (README, build files), each group smallest first."""
     changed_set = set(changed)
-    stems = {_stem(posixpath.basename(p)) for p in changed} - {"", "__init__", "index", "mod"}
-    dirs = {posixpath.dirname(p) for p in changed}
+    stems = {_stem(_split(p)[1]) for p in changed} - {"", "__init__", "index", "mod"}
+    dirs = {_split(p)[0] for p in changed}
     named = {m.strip("`'\"./") for m in mentioned}
     named_bases = {posixpath.basename(m) for m in named if "." in posixpath.basename(m)}
 
-    def rank(t: TreeFile) -> int | None:  # runs over every path of a large tree: each split once
+    def rank(t: TreeFile) -> int | None:  # runs over every path of a large tree
         if t.size > MAX_CONTENT_BYTES or t.size == 0 or t.path in changed_set:
             return None
-        folder, base = posixpath.split(t.path)
+        folder, base = _split(t.path)
         if named and (t.path in named or base in named_bases):
             return 0
         if _stem(base) in stems:

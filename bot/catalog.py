@@ -131,11 +131,27 @@ def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str) -> in
     return int(litellm.token_counter(model=model, messages=rest)) + sum(n for n in counted if n is not None)
 
 
+# The last large text counted, kept (a strong reference: a string's id alone could be reused)
+# so that counting the very same prompt again is free: a review prompt is counted when it is
+# assembled and again by the router before the call, about 0.4 s each for 30 MB.
+_REMEMBERED: list[tuple[str, str, int]] = []
+
+
 def _parallel_count(text: str, model: str) -> int | None:
     """litellm's count of a large text for a tiktoken-counted model, on ``COUNT_THREADS``
     threads; None when the text is small or the model counts otherwise (litellm does it then)."""
     if len(text) < PARALLEL_CHARS:
         return None
+    for seen, name, tokens in _REMEMBERED:
+        if seen is text and name == model:  # the same immutable object: the same count
+            return tokens
+    counted = _count_large(text, model)
+    if counted is not None:
+        _REMEMBERED[:] = [(text, model, counted)]
+    return counted
+
+
+def _count_large(text: str, model: str) -> int | None:
     try:
         from litellm.constants import TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS, TOKEN_COUNTER_MAX_EXACT_CHARS
         from litellm.litellm_core_utils import token_counter as tc

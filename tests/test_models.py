@@ -285,3 +285,24 @@ def test_an_api_key_from_a_missing_environment_variable_skips_only_that_model(
     assert result.model == "openai/reason-b"
     assert "fallback: openai/reason-a not called: model 'openai/reason-a': api_key = 'env:REASON_A_KEY', but REASON_A_KEY is not set" in result.reason
     assert llm.models_called() == ["reason-b"]
+
+
+def test_the_same_large_text_is_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review prompt is counted when assembled and again before the call: the second count of
+    the very same string is remembered; an equal but distinct string is counted anew."""
+    from bot import catalog
+
+    text = "".join(f"line {i}: value = compute({i})\n" for i in range(40_000))
+    assert len(text) >= catalog.PARALLEL_CHARS
+    first = catalog.count_tokens(text, "openai/wide-a")
+
+    def refuse(text: str, model: str) -> int | None:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(catalog, "_count_large", refuse)
+    assert catalog.count_tokens([{"role": "user", "content": text}], "openai/wide-a") >= first
+    assert catalog.count_tokens(text, "openai/wide-a") == first
+    copy = "".join([text[:10], text[10:]])
+    assert copy == text and copy is not text
+    with pytest.raises(AssertionError, match="counted again"):
+        catalog.count_tokens(copy, "openai/wide-a")

@@ -2,12 +2,14 @@
 
 A 202 promises the delivery survives a power cut, so every commit is ``synchronous=FULL``;
 group commit (``record_many`` from the single writer thread of ``bot.ingest``) makes that one
-fsync per batch rather than per request. The interface and the redelivery rule
+fsync per batch rather than per request. Payloads go to append-only segment files
+(``bot.payload_log``), synced before the rows that point at them are committed. The interface and the redelivery rule
 (``bot.deliveries.applies``) are shared with the Redis backend.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -16,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.deliveries import PENDING, RETENTION_S, Delivery, DeliveryStore, NewDelivery, applies
+from bot.payload_log import PayloadLog
 
-CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own default (1000 pages of 4 KiB)
+CHECKPOINT_ROWS = 4096  # rows of about 200 bytes: a WAL of a few MB, copied in a few ms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -25,7 +28,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     event TEXT NOT NULL,
     action TEXT,
     repo TEXT,
-    payload BLOB NOT NULL,
+    payload BLOB NOT NULL DEFAULT x'',  -- only in databases from before the payload log
+    seg INTEGER,                  -- where the payload is in the payload log
+    off INTEGER,
+    len INTEGER,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     received_at REAL NOT NULL,
@@ -51,27 +57,29 @@ CREATE TABLE IF NOT EXISTS holds (   -- bot.holds: one-off work a delivery is do
 # The writer decides in Python, under its write lock, which records apply (``applies``), so
 # the upsert itself is unconditional: one statement stores many rows.
 _UPSERT_ROWS = (
-    "INSERT INTO deliveries (id, event, action, repo, payload, status, received_at, recheck_at,"
-    " finished_at) VALUES {rows} ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-    " payload = excluded.payload, received_at = excluded.received_at,"
-    " recheck_at = excluded.recheck_at, finished_at = excluded.finished_at, attempts = 0,"
-    " claim = NULL, lease_until = NULL, error = NULL"
+    "INSERT INTO deliveries (id, event, action, repo, payload, seg, off, len, status, received_at,"
+    " recheck_at, finished_at) VALUES {rows} ON CONFLICT (id) DO UPDATE SET"
+    " status = excluded.status, payload = x'', seg = excluded.seg, off = excluded.off,"
+    " len = excluded.len, received_at = excluded.received_at, recheck_at = excluded.recheck_at,"
+    " finished_at = excluded.finished_at, attempts = 0, claim = NULL, lease_until = NULL,"
+    " error = NULL"
 )
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW = "(?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?)"  # payload x'': it is in the log
 _STATUSES = "SELECT id, status FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
-_CHUNK = 64  # rows per statement at most: statements of 1, 2, 4 .. 64 rows, all cached
-_UPSERTS = {1 << k: _UPSERT_ROWS.format(rows=", ".join([_ROW] * (1 << k))) for k in range(7)}
+_CHUNK = 64  # rows per statement at most
 
 
 def chunk_sizes(n: int) -> list[int]:
-    """Powers of two adding up to n: a handful of statement shapes serve every batch size,
-    so each is prepared once (preparing a 512-row insert costs more than running it)."""
-    sizes = []
-    while n:
-        size = min(_CHUNK, 1 << (n.bit_length() - 1))
-        sizes.append(size)
-        n -= size
-    return sizes
+    """Full chunks, then one of the exact remainder: a batch takes as few statements as it can,
+    since every statement step lets go of the GIL and must win it back from the event loop.
+    There are only ``_CHUNK`` shapes, each prepared once (``multirow`` and sqlite3's cache)."""
+    return [_CHUNK] * (n // _CHUNK) + ([n % _CHUNK] if n % _CHUNK else [])
+
+
+@functools.lru_cache(maxsize=4 * _CHUNK)
+def multirow(statement: str, row: str, n: int) -> str:
+    """``statement`` with ``{rows}`` replaced by ``n`` copies of ``row``."""
+    return statement.format(rows=", ".join([row] * n))
 
 
 class SqliteDeliveryStore(DeliveryStore):
@@ -87,10 +95,20 @@ class SqliteDeliveryStore(DeliveryStore):
         # The writer checkpoints in ``after_batch``, once a batch is answered, rather than
         # inside whichever COMMIT crosses the threshold: that batch would wait for it.
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
-        self._unsynced = 0  # payload bytes written since the writer's last checkpoint
+        self._unsynced = 0  # rows written since the writer's last checkpoint
         self._lock = threading.Lock()
         self._db = self._connect()
         self._db.executescript(SCHEMA)
+        self._migrate()
+        self.payloads = PayloadLog(self.path.parent / f"{self.path.stem}.payloads")
+
+    def _migrate(self) -> None:
+        """A database from before the payload log keeps its inline payloads and gains the
+        columns that point into the log."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+        for column in ("seg", "off", "len"):
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} INTEGER")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -111,31 +129,35 @@ class SqliteDeliveryStore(DeliveryStore):
             ids = json.dumps(list({rec.id: None for rec in records}))
             known: dict[str, str] = dict(db.execute(_STATUSES, (ids,)).fetchall())
             owed: list[bool] = []
-            final: dict[str, tuple[object, ...]] = {}  # id -> the row it ends with
+            final: dict[str, NewDelivery] = {}  # id -> the record it ends with
             for rec in records:
                 if not applies(known.get(rec.id), rec.status):
                     owed.append(False)
                     continue
                 owed.append(rec.status == PENDING)
                 known[rec.id] = rec.status
+                final[rec.id] = rec
+            # the payloads are on disk before any row that points at them is committed
+            seg, offsets = self.payloads.append([rec.payload for rec in final.values()])
+            rows = []
+            for rec, off in zip(final.values(), offsets):
                 recheck, finished = (now + self.grace_s, None) if rec.status == PENDING else (None, now)
-                final[rec.id] = (rec.id, rec.event, rec.action, rec.repo, rec.payload, rec.status,
-                                 now, recheck, finished)
-            rows = list(final.values())
+                rows.append((rec.id, rec.event, rec.action, rec.repo, seg, off, len(rec.payload),
+                             rec.status, now, recheck, finished))
             start = 0
             for size in chunk_sizes(len(rows)):
                 params = [value for row in rows[start:start + size] for value in row]
-                db.execute(_UPSERTS[size], params)
+                db.execute(multirow(_UPSERT_ROWS, _ROW, size), params)
                 start += size
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._unsynced += sum(len(row[4]) for row in rows)  # type: ignore[arg-type]
+        self._unsynced += len(rows)
         return owed
 
     def after_batch(self) -> None:
-        if self._unsynced >= CHECKPOINT_BYTES:
+        if self._unsynced >= CHECKPOINT_ROWS:
             self._unsynced = 0
             # PASSIVE: waits for nobody; with every frame copied, the next commit starts the
             # WAL file over instead of growing it
@@ -150,14 +172,16 @@ class SqliteDeliveryStore(DeliveryStore):
 
     def get(self, delivery_id: str) -> Delivery | None:
         rows, _ = self._run(
-            "SELECT id, event, action, repo, payload, status, attempts, received_at, claim,"
-            " lease_until, finished_at, error FROM deliveries WHERE id = ?",
+            "SELECT id, event, action, repo, payload, seg, off, len, status, attempts, received_at,"
+            " claim, lease_until, finished_at, error FROM deliveries WHERE id = ?",
             (delivery_id,),
         )
         if not rows:
             return None
         row = rows[0]
-        return Delivery(*row[:4], bytes(row[4]), *row[5:])  # type: ignore[arg-type]
+        seg, off, length = row[5:8]
+        payload = bytes(row[4]) if seg is None else self.payloads.read(seg, off, length)  # type: ignore[arg-type]
+        return Delivery(*row[:4], payload, *row[8:])  # type: ignore[arg-type]
 
     def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
         now = time.time()
@@ -228,16 +252,29 @@ class SqliteDeliveryStore(DeliveryStore):
             return False
 
     def prune(self) -> int:
-        self._run("DELETE FROM holds WHERE until < ?", (time.time(),))
-        _, changed = self._run(
-            "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?",
-            (time.time() - RETENTION_S,),
-        )
-        return changed
+        """Forget old finished records, then the payload segments nobody points into: under
+        the write lock, so no batch is between writing its payloads and committing its rows."""
+        now = time.time()
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM holds WHERE until < ?", (now,))
+                changed = db.execute("DELETE FROM deliveries WHERE finished_at IS NOT NULL"
+                                     " AND finished_at < ?", (now - RETENTION_S,)).rowcount
+                referenced = {row[0] for row in db.execute(
+                    "SELECT DISTINCT seg FROM deliveries WHERE seg IS NOT NULL")}
+                self.payloads.prune(referenced)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return int(changed)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
             self._writer.close()
+            self.payloads.close()
 
 

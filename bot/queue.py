@@ -27,15 +27,14 @@ from huey.consumer import Consumer, Worker
 from huey.storage import RedisStorage, SqliteStorage
 
 from bot.deliveries import DeliveryStore
-from bot.deliveries_sqlite import chunk_sizes
+from bot.deliveries_sqlite import chunk_sizes, multirow
 from bot.jobs import JobOptions
 from bot.settings import Settings
 
 log = logging.getLogger("model_routing.queue")
 TASK_NAME = "run_delivery"
 PRUNE_EVERY = 120  # reaper rounds between prunes of old finished records
-_TASK_INSERTS = {1 << k: "insert into task (queue, data, priority) values " + ", ".join(["(?, ?, 0)"] * (1 << k))
-                 for k in range(7)}  # multi-row: a few statement steps per batch, not one per id
+_TASK_INSERT = "insert into task (queue, data, priority) values {rows}"  # one step per chunk, not per id
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class JobQueue:
                 start = 0
                 for size in chunk_sizes(len(messages)):
                     params = [v for m in messages[start:start + size] for v in (storage.name, storage.to_blob(m))]
-                    cursor.execute(_TASK_INSERTS[size], params)
+                    cursor.execute(multirow(_TASK_INSERT, "(?, ?, 0)", size), params)
                     start += size
         elif isinstance(storage, RedisStorage) and messages:
             storage.conn.lpush(storage.queue_key, *messages)

@@ -24,5 +24,5 @@ def build_dispatcher(
     from handlers import router  # the composed handlers; imports no model library
 
     config = config if config is not None else load_operator_config(settings.config_path)
-    ledger = Ledger.in_dir(data_dir or settings.data_dir)
+    ledger = Ledger.in_dir(data_dir or settings.data_dir, settings.redis_url)
     return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry), holds)

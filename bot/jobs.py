@@ -60,9 +60,11 @@ def transient(exc: BaseException) -> bool:
         return status >= 500 or status == 429
     if isinstance(exc, (RequestError, httpx.TransportError, ConnectionError, TimeoutError)):
         return True
-    # every model of the profile failed: a provider outage (bot.models is not imported here:
-    # importing it must stay free, and the class is recognised by name)
-    return any(cls.__name__ == "AllModelsFailed" for cls in type(exc).__mro__)
+    # every model of the profile failed (a provider outage), or Redis could not be reached (the
+    # shared budget): recognised by name, since neither bot.models nor redis is imported here
+    names = {(cls.__module__.split(".")[0], cls.__name__) for cls in type(exc).__mro__}
+    return ("bot", "AllModelsFailed") in names or bool(
+        names & {("redis", "ConnectionError"), ("redis", "TimeoutError")})
 
 
 def describe(exc: BaseException) -> str:

@@ -1,18 +1,26 @@
 """The ledger: every model call and every job, in SQLite in the data directory.
 
 It answers the budget check (spend this month per repository), ``/cost`` and the metrics. One
-connection guarded by a lock: writes are small and rare next to a model call.
+connection guarded by a lock: writes are small and rare next to a model call. With workers on
+several machines (``REDIS_URL``), this month's spend is also kept in Redis
+(``bot.spend_redis``), and the budget check and ``/cost`` read it from there.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.spend_redis import RedisSpend
+
+log = logging.getLogger("model_routing.ledger")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -67,8 +75,9 @@ def month_start(now: float | None = None) -> float:
 
 
 class Ledger:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, shared: RedisSpend | None = None) -> None:
         self.path = Path(path)
+        self.shared = shared
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -78,27 +87,40 @@ class Ledger:
         self._db.executescript(SCHEMA)
 
     @classmethod
-    def in_dir(cls, data_dir: Path | str) -> Ledger:
-        return cls(Path(data_dir) / "ledger.sqlite3")
+    def in_dir(cls, data_dir: Path | str, redis_url: str | None = None) -> Ledger:
+        shared = None
+        if redis_url:
+            from bot.spend_redis import RedisSpend
+
+            shared = RedisSpend(redis_url)
+        return cls(Path(data_dir) / "ledger.sqlite3", shared)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self.shared is not None:
+            self.shared.close()
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
     def record_call(self, call: Call, at: float | None = None) -> None:
+        at = at if at is not None else time.time()
         self._run(
             "INSERT INTO calls (at, repo, job, phase, profile, model, reason, tokens_in, tokens_out,"
             " cost_usd, latency_s, outcome, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                at if at is not None else time.time(), call.repo, call.job, call.phase, call.profile,
+                at, call.repo, call.job, call.phase, call.profile,
                 call.model, call.reason, call.tokens_in, call.tokens_out, call.cost_usd,
                 call.latency_s, call.outcome, call.error,
             ),
         )
+        if self.shared is not None:
+            try:
+                self.shared.add(call, at)
+            except Exception:  # noqa: BLE001 - the call is paid for and in this ledger: go on
+                log.exception("could not add a %s call's cost to the shared monthly spend", call.repo)
 
     def calls(self, job: str | None = None) -> list[Call]:
         sql = ("SELECT repo, job, phase, profile, model, reason, tokens_in, tokens_out, cost_usd,"
@@ -107,6 +129,8 @@ class Ledger:
         return [Call(*row) for row in rows]
 
     def spend(self, repo: str, since: float | None = None) -> float:
+        if self.shared is not None and since is None:
+            return self.shared.month_total(repo, time.time())
         since = month_start() if since is None else since
         rows = self._run("SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE repo = ? AND at >= ?", (repo, since))
         return float(rows[0][0])
@@ -115,6 +139,10 @@ class Ledger:
         return float(self._run("SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE job = ?", (job,))[0][0])
 
     def cost_by_phase_model(self, repo: str, since: float | None = None) -> list[dict[str, Any]]:
+        """This month's calls, tokens and cost by phase and model (``since`` another start: this
+        machine's ledger only)."""
+        if self.shared is not None and since in (None, month_start()):
+            return self.shared.by_phase_model(repo, time.time())
         since = month_start() if since is None else since
         rows = self._run(
             "SELECT phase, model, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) FROM calls"

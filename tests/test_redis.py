@@ -19,6 +19,7 @@ from bot.server import create_app
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub
+from tests.fakes.llm import FakeLLM
 from tests.serving import (
     Served, bot_comments, comment_posts, help_comment, redis_server, start_worker, stop_worker,
     wait_status, wait_until, worker_env,
@@ -129,6 +130,60 @@ def test_redeliveries_follow_the_same_rules_on_both_backends(store: DeliveryStor
     assert store.record_many([new("b"), new("c", SKIPPED)]) == [True, False]
     assert store.counts() == {("issues", DONE): 2, ("issues", PENDING): 1, ("issues", SKIPPED): 1}
     assert store.ping() and store.prune() == 0
+
+
+def test_machines_sharing_redis_share_one_monthly_budget(
+        redis_url: str, tmp_path: Path, make_config: Callable[..., Config], llm: FakeLLM) -> None:
+    import asyncio
+
+    from bot.ledger import Call, Ledger, month_start
+    from bot.models import BudgetExceeded, ModelRouter
+
+    one, two = (Ledger.in_dir(tmp_path / name, redis_url) for name in ("machine-1", "machine-2"))
+    one.record_call(Call("octo/widgets", "j-1", "review", "massive-context", "openai/wide-a", "r",
+                         1000, 200, 0.75, 1.0, "ok"))
+    one.record_call(Call("octo/widgets", "j-2", "review", "massive-context", "openai/wide-a", "r",
+                         500, 100, 0.25, 1.0, "ok"))
+    one.record_call(Call("octo/other", "j-3", "spec", "high-reasoning", "openai/reason-a", "r",
+                         10, 10, 5.0, 1.0, "ok"))
+    assert two.calls() == [] and two.spend("octo/widgets") == 1.0  # machine 2 sees machine 1's spend
+    assert two.cost_by_phase_model("octo/widgets", month_start()) == [
+        {"phase": "review", "model": "openai/wide-a", "calls": 2, "tokens_in": 1500, "tokens_out": 300,
+         "cost_usd": 1.0}]
+
+    models = ModelRouter(make_config(budgets={"monthly_usd": 1.0}), two, repo="octo/widgets",
+                         job="d-9:spec:#1", phase="spec")
+    with pytest.raises(BudgetExceeded, match="monthly budget of octo/widgets reached: \\$1.0000 spent"):
+        asyncio.run(models.complete("spec", [{"role": "user", "content": "Design a cache."}]))
+    assert llm.requests == []  # refused before any request
+    one.close()
+    two.close()
+
+
+def test_without_redis_the_paid_call_is_kept_and_the_budget_check_waits_for_it(
+        tmp_path: Path) -> None:
+    import redis
+
+    from bot.jobs import transient
+    from bot.ledger import Call, Ledger
+    from bot.spend_redis import RedisSpend
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3", RedisSpend(f"redis://127.0.0.1:{closed_port()}/0"))
+    call = Call("octo/widgets", "j-1", "spec", "high-reasoning", "openai/reason-a", "r", 10, 10, 0.5, 1.0, "ok")
+    ledger.record_call(call)  # paid for: recorded here, the shared total misses it (logged)
+    assert ledger.calls() == [call]
+    with pytest.raises(redis.ConnectionError) as caught:
+        ledger.spend("octo/widgets")
+    assert transient(caught.value)  # the job is retried later, not failed
+    ledger.close()
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_one_delivery_through_two_worker_processes_sharing_redis_runs_once(

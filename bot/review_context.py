@@ -1,13 +1,14 @@
 """The whole-change prompt of a pull request review: read, count, pack, and say what was read.
 
 1. The file list (every page at once) and the head's tree are read concurrently (``start``
-   lets the handler begin them in the same round trip as its own reads); each file's diff is
-   rendered in a worker thread as its page arrives, and a sample of them is counted with the
-   router's tokenizer (``packing.sample_every``); the rest are estimated from the sample.
+   lets the handler begin them in the same round trip as its own reads). As each page arrives
+   a worker thread renders and counts a sample of its diffs (``packing.sample_every``; the rest
+   are estimated from the sample and rendered later, while the context files are read) and
+   notes which diffs show their whole head file; the tree's paths are counted as it arrives.
 2. When the whole diff fits the chosen window (less the output reserve and the fixed prompt),
    the rest of the room goes to the full head versions of changed files (not those the diff
    already shows whole), then to related unchanged files, chosen by their tree sizes before
-   any is fetched.
+   any is fetched (``bot.context_files``).
 3. When it does not fit even the largest window, the diff is cut into chunks (whole files in
    GitHub's path order; a file bigger than a chunk at hunk, then line, boundaries) and every
    chunk is reviewed on its own; the caller merges the answers.

@@ -73,6 +73,9 @@ class Budgets(Strict):
 
 class Limits(Strict):
     output_reserve_tokens: int = Field(default=16_000, gt=0)
+    # whole files and related files a review or /ask adds beside the diff: without a cap, a
+    # ten-line change would send a 1M-token window's worth of the repository
+    context_tokens: int = Field(default=200_000, ge=0)
     max_files_changed: int = Field(default=30, gt=0)
     max_bytes_changed: int = Field(default=500_000, gt=0)
     deny_paths: list[str] = Field(default_factory=list)
@@ -263,7 +266,7 @@ def _tighter_limits(operator: Limits, repo: Limits) -> Limits:
     """A repository may lower the caps and add deny paths, never raise a cap or lift a path."""
     written = repo.model_fields_set
     update: dict[str, Any] = {}
-    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency"):
+    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens"):
         if key in written:
             update[key] = min(getattr(operator, key), getattr(repo, key))
     if "output_reserve_tokens" in written:

@@ -106,23 +106,29 @@ def choose_by_estimate(candidates: Sequence[TreeFile], budget: int) -> list[Tree
 async def add_extras(ctx: Context, count: Count, files: Sequence[ChangedFile], tree: RepoTree,
                      budget: int | Awaitable[int], coverage: Coverage, mentioned: Sequence[str] = (),
                      fetch_budget: int | None = None) -> list[Piece]:
-    """Full head versions of changed files, then related files, within the room left.
-    ``fetch_budget`` (no more than the budget) lets the fetch start before the budget is
-    known exactly; ``budget`` may then be awaitable, and is awaited only to take what fits."""
+    """Full head versions of changed files, then related files, within the room left and
+    ``limits.context_tokens``. ``fetch_budget`` (no more than the budget) lets the fetch start
+    before the budget is known exactly; ``budget`` may then be awaitable, and is awaited only
+    to take what fits."""
+    cap = ctx.config.limits.context_tokens  # a small change would otherwise fill a 1M window
     heads, skipped, coverage.whole_in_diff = head_candidates(files, tree.by_path)
     if fetch_budget is None:
         fetch_budget = budget if isinstance(budget, int) else 0
+    fetch_budget = min(fetch_budget, cap)
     head_fetch = choose_by_estimate(heads, fetch_budget)
     estimate = sum(t.size // packing.BYTES_PER_TOKEN + 16 for t in head_fetch)
     related = related_candidates([f.path for f in files], tree.files, mentioned)
     related_fetch = choose_by_estimate(related, fetch_budget - estimate)
     pieces, binary = await content_pieces(
         ctx, count, [("head", t) for t in head_fetch] + [("related", t) for t in related_fetch])
-    taken, dropped = packing.take_within(pieces, budget if isinstance(budget, int) else await budget)
+    room = budget if isinstance(budget, int) else await budget
+    taken, dropped = packing.take_within(pieces, min(room, cap))
+    short = (f"limits.context_tokens ({cap:,} tokens of context files) reached" if room > cap
+             else "not enough room left in the window")
     unfetched = len(heads) - len(head_fetch)
     head_dropped = unfetched + sum(1 for p in dropped if p.kind == "head")
     if head_dropped:
-        skipped["not enough room left in the window"] = head_dropped
+        skipped[short] = head_dropped
     for why, n in skipped.items():
         coverage.left_out.append(f"the full head version of {packing.plural(n, 'changed file')}: {why}")
     if binary:
@@ -130,5 +136,5 @@ async def add_extras(ctx: Context, count: Count, files: Sequence[ChangedFile], t
     related_left = len(related) - sum(1 for p in taken if p.kind == "related")
     if related_left > 0:
         coverage.left_out.append(
-            f"{packing.plural(related_left, 'related file')} (tests, neighbours, build files) that did not fit")
+            f"{packing.plural(related_left, 'related file')} (tests, neighbours, build files): {short}")
     return taken

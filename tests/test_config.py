@@ -124,11 +124,13 @@ def test_budgets_can_only_be_lowered(repo: dict[str, float | None], monthly: flo
 def test_a_repository_may_tighten_limits_and_triggers_key_by_key_never_loosen_caps() -> None:
     operator = parse_operator_config(
         "triggers: {approve_labels: [ship-it], large_pr: {lines: 500, files: 10}}\n"
-        "limits: {max_files_changed: 10, max_bytes_changed: 100000, deny_paths: [secrets/**]}\n"
+        "limits: {max_files_changed: 10, max_bytes_changed: 100000, deny_paths: [secrets/**],"
+        " context_tokens: 50000}\n"
     )
     repo = parse_repo_config(
         "triggers: {design_labels: [rfc]}\n"
-        "limits: {max_files_changed: 50, max_bytes_changed: 2000, deny_paths: [vendor/**]}\n"
+        "limits: {max_files_changed: 50, max_bytes_changed: 2000, deny_paths: [vendor/**],"
+        " context_tokens: 900000}\n"
     )
     merged = merge(operator, repo)
     # keys the repository did not write stay the operator's, not the built-in defaults
@@ -136,4 +138,5 @@ def test_a_repository_may_tighten_limits_and_triggers_key_by_key_never_loosen_ca
     assert (merged.triggers.large_pr.lines, merged.triggers.large_pr.files) == (500, 10)
     assert merged.limits.max_files_changed == 10  # asked for 50: a cap is never raised
     assert merged.limits.max_bytes_changed == 2000  # lowered: allowed
+    assert merged.limits.context_tokens == 50_000  # asked for 900,000: the operator's cap holds
     assert merged.limits.deny_paths == ["secrets/**", "vendor/**"]  # added to, never lifted

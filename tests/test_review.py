@@ -127,11 +127,12 @@ def small_window(make_config: Callable[..., Config]) -> Config:
 
 
 def test_large_pr_gets_one_review_from_the_massive_context_model_once_per_sha(
-    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config]
 ) -> None:
     number, fields = seed_large(github)
     llm.default("wide-a", review_reply)
-    dispatcher = make_dispatcher(settings)
+    # room in the cap for all 300 head versions and their related files (the default is 200k)
+    dispatcher = make_dispatcher(settings, make_config(limits={"context_tokens": 1_000_000}))
 
     outcome = run(dispatcher, pr_event(fields, delivery="d-first"))
 
@@ -269,6 +270,24 @@ def test_small_pr_is_reviewed_only_on_request(
     assert "**Coverage:** 1 of 1 changed files read (60 changed lines)" in review.body
     assert [(c.path, c.line) for c in review.comments] == [("src/a.py", 21)]
     assert [r.phase for r in outcome.results] == ["review"]
+
+
+def test_context_files_stop_at_limits_context_tokens_and_the_coverage_says_so(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config]
+) -> None:
+    number, fields = seed_large(github)
+    llm.default("wide-a", review_reply)
+    config = make_config(limits={"context_tokens": 20_000})  # the window would hold all 300
+
+    [result] = run(make_dispatcher(settings, config), pr_event(fields)).results
+
+    [review] = github.reviews(REPO, number)
+    heads = re.search(r"the whole head version of (\d+) of them", review.body)
+    assert heads is not None and 0 < int(heads.group(1)) < 300
+    # a head file is about 1,000 tokens with its line numbers: 20,000 tokens hold fewer than 20
+    assert int(heads.group(1)) < 20
+    assert "limits.context_tokens (20,000 tokens of context files) reached" in review.body
+    assert result.outcome == "ok"
 
 
 def test_draft_pr_is_skipped(github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any) -> None:

@@ -252,23 +252,18 @@ class SqliteDeliveryStore(DeliveryStore):
             return False
 
     def prune(self) -> int:
-        """Forget old finished records, then the payload segments nobody points into: under
-        the write lock, so no batch is between writing its payloads and committing its rows."""
+        """Forget old finished records, then the payload segments nobody points into. Only
+        segments older than the newest are candidates: they are full, so no batch appends to
+        them any more, and the rows are read without holding up the group-commit writer."""
         now = time.time()
         with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("DELETE FROM holds WHERE until < ?", (now,))
-                changed = db.execute("DELETE FROM deliveries WHERE finished_at IS NOT NULL"
-                                     " AND finished_at < ?", (now - RETENTION_S,)).rowcount
-                referenced = {row[0] for row in db.execute(
-                    "SELECT DISTINCT seg FROM deliveries WHERE seg IS NOT NULL")}
-                self.payloads.prune(referenced)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            self._db.execute("DELETE FROM holds WHERE until < ?", (now,))
+            changed = self._db.execute("DELETE FROM deliveries WHERE finished_at IS NOT NULL"
+                                       " AND finished_at < ?", (now - RETENTION_S,)).rowcount
+            newest = max(self.payloads.segments(), default=0)  # before the rows are read
+            referenced = {row[0] for row in self._db.execute(
+                "SELECT DISTINCT seg FROM deliveries WHERE seg < ?", (newest,))}
+        self.payloads.prune(referenced, below=newest)
         return int(changed)
 
     def close(self) -> None:

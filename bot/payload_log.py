@@ -97,13 +97,13 @@ class PayloadLog:
                                   f"{length} bytes at {offset} a delivery points to")
         return data
 
-    def prune(self, referenced: Collection[int]) -> int:
-        """Delete the segments before the newest that no stored delivery points into; -> how
-        many. The caller holds the store's write lock, so no append is under way."""
-        found = self.segments()
+    def prune(self, referenced: Collection[int], below: int) -> int:
+        """Delete the segments before ``below`` (the newest when the rows were read) that no
+        stored delivery points into; -> how many. Segments before the newest are full and no
+        longer appended to (``_open_for_append`` moves on from a full one)."""
         deleted = 0
-        for segment in found[:-1]:
-            if segment not in referenced:
+        for segment in self.segments():
+            if segment < below and segment not in referenced:
                 self._path(segment).unlink(missing_ok=True)
                 deleted += 1
         return deleted

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +20,12 @@ import common  # noqa: F401 - puts the checkout on sys.path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub  # noqa: E402
-from tests.fakes.github_server import Backend, RecordedRequest, ServerThread  # noqa: E402
+from tests.fakes.github_server import ServerThread  # noqa: E402
 from tests.fakes.llm import FakeLLM  # noqa: E402
+from timing import Clock  # noqa: E402
 
 REPO_NAME = "octo-org/widgets"
 WRITER = "alice"
-
-
-@dataclass
-class Timed:
-    """One request to the fake GitHub with when it arrived and when it was answered."""
-
-    method: str
-    path: str
-    start: float
-    end: float
-    status: int = 0
-
-
-@dataclass
-class Clock:
-    """Wraps the fake's request pipeline to timestamp every request (monotonic seconds)."""
-
-    calls: list[Timed] = field(default_factory=list)
-
-    def install(self, backend: Backend) -> None:
-        original = backend.handle
-
-        async def handle(request: Any) -> Any:
-            start = time.monotonic()
-            response = await original(request)
-            self.calls.append(Timed(request.method, request.url.path, start, time.monotonic(),
-                                    response.status_code))
-            return response
-
-        backend.handle = handle  # type: ignore[method-assign]
 
 
 def start_github(openapi: bool = False) -> tuple[FakeGitHub, Clock]:
@@ -113,21 +83,6 @@ def action_env(github: FakeGitHub, event: str, payload_path: Path, data_dir: Pat
         env["MODEL_ROUTING_CONFIG"] = str(config_path)
     data_dir.mkdir(parents=True, exist_ok=True)
     return env
-
-
-def sequential_depth(calls: list[Timed]) -> int:
-    """The longest chain of requests each of which started after the previous one was answered:
-    the number of sequential round trips on the critical path."""
-    ordered = sorted(calls, key=lambda c: c.end)
-    best: list[int] = []
-    for i, call in enumerate(ordered):
-        prior = [best[j] for j in range(i) if ordered[j].end <= call.start + 1e-4]
-        best.append(1 + max(prior, default=0))
-    return max(best, default=0)
-
-
-def describe(calls: list[RecordedRequest] | list[Timed]) -> list[str]:
-    return [f"{c.method} {c.path}" for c in calls]
 
 
 # ---------------------------------------------------------------------------- generated code
@@ -292,52 +247,3 @@ def start_bench_llm() -> BenchLLM:
     llm = BenchLLM()
     llm.start()
     return llm
-
-
-def template(path: str) -> str:
-    """A request path with SHAs and numbers generalised: /git/blobs/{x}, /issues/{x}/comments."""
-    import re
-
-    return re.sub(r"/(?:[0-9a-f]{40}|\d+)(?=/|$)", "/{x}", path)
-
-
-def critical_chain(calls: list[Timed], gap: float = 0.015) -> list[str]:
-    """The steps of the longest dependency chain (as dependency_depth counts them), in order,
-    each named by its request kind; concurrent kinds are not shown, only the chain."""
-    groups = _groups(calls, gap)
-    ordered = sorted(groups, key=lambda c: c.end)
-    best: list[tuple[int, int]] = []  # (depth, predecessor index)
-    for i, call in enumerate(ordered):
-        prior = [(best[j][0], j) for j in range(i) if ordered[j].end <= call.start + 1e-4]
-        depth, pred = max(prior, default=(0, -1))
-        best.append((depth + 1, pred))
-    if not best:
-        return []
-    i = max(range(len(best)), key=lambda k: best[k][0])
-    chain: list[str] = []
-    while i >= 0:
-        chain.append(ordered[i].path)
-        i = best[i][1]
-    return chain[::-1]
-
-
-def _groups(calls: list[Timed], gap: float) -> list[Timed]:
-    groups: list[Timed] = []
-    open_groups: dict[str, Timed] = {}
-    for call in sorted(calls, key=lambda c: c.start):
-        key = f"{call.method} {template(call.path)}"
-        group = open_groups.get(key)
-        if group is not None and call.start <= group.end + gap:
-            group.end = max(group.end, call.end)
-            continue
-        group = Timed(call.method, key, call.start, call.end, call.status)
-        open_groups[key] = group
-        groups.append(group)
-    return groups
-
-
-def dependency_depth(calls: list[Timed], gap: float = 0.015) -> int:
-    """Sequential round trips counting a bounded fan-out once: requests of the same kind that each
-    start within ``gap`` of the previous ones' end (a semaphore handing on its slot) form one
-    step, so what remains is the chain the requests' dependencies impose."""
-    return sequential_depth(_groups(calls, gap))

@@ -48,9 +48,10 @@ class PayloadLog:
         The caller holds the store's write lock."""
         fd, start = self._open_for_append()
         data = memoryview(b"".join(payloads))
-        while data:
-            data = data[os.write(fd, data):]
-        os.fdatasync(fd)
+        if data:  # a batch of duplicates or skipped deliveries (no payload) has nothing to sync
+            while data:
+                data = data[os.write(fd, data):]
+            os.fdatasync(fd)
         offsets, at = [], start
         for payload in payloads:
             offsets.append(at)

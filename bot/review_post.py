@@ -3,9 +3,10 @@
 The review body carries a hidden marker with the head SHA; before any model is called the bot's
 own reviews are listed, and a review already carrying this SHA's marker means there is nothing
 to write. Model calls take minutes, so two deliveries may both list none: the review handler
-also takes a hold on the head SHA (``bot.holds``), and the second is refused there. A finding goes inline
-only when its line is on the right side of its file's diff (``bot.diffmap``); every other finding
-is folded into the body with the reason, so nothing the model found is lost to a 422.
+also takes a hold on the head SHA (``bot.holds``), and the second is refused there. A finding
+goes inline only when its line is on the right side of its file's diff (``bot.diffmap``); every
+other finding is folded into the body with the reason, so nothing the model found is lost to a
+422.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.config import Config
-    from bot.context import Context
+    from bot.dispatch.context import Context
 
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 4  # shorter configured "secrets" would redact ordinary words
@@ -156,7 +156,7 @@ async def writer_comments(ctx: Context, comments: Iterable[dict[str, Any]]) -> l
     Permissions are looked up once per login (Context caches them for the job), all at once.
     The bot's own comments are never a person's: they are left out without a lookup (GitHub
     would answer "none" or 404 for the bot, at the cost of a round trip on every phase)."""
-    from bot.comments import is_bot_author  # bot.comments renders templates: import on use
+    from bot.github.comments import is_bot_author  # bot.github.comments renders templates: import on use
 
     comments = list(comments)
     people = [c for c in comments if not is_bot_author(ctx, c)]

@@ -2,8 +2,8 @@
 place they meet. Importing this must stay cheap (no model library): the Action decides from
 ``router`` alone whether it has anything to do."""
 
-from bot.commands import CommandTable, comment_router
-from bot.routing import Router
+from bot.dispatch.slash import CommandTable, comment_router
+from bot.dispatch.router import Router
 from handlers import commands as basic
 from handlers import implement, spec
 from handlers import review

@@ -1,6 +1,6 @@
 """The commands every installation has: /help, /route and /cost. None of them calls a model.
 
-Unknown commands get /help's reply from ``bot.commands.comment_router`` itself.
+Unknown commands get /help's reply from ``bot.dispatch.slash.comment_router`` itself.
 """
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from bot.commands import NO_MODEL_NOTE, Command, CommandTable, reply, reply_help
-from bot.comments import footer
-from bot.ledger import month_start
+from bot.dispatch.slash import NO_MODEL_NOTE, Command, CommandTable, reply, reply_help
+from bot.github.comments import footer
+from bot.store.ledger import month_start
 from bot.templates import render
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.dispatch.context import Context
 
 commands = CommandTable()
 
@@ -30,8 +30,8 @@ async def help_command(ctx: Context, cmd: Command) -> None:
     usage="/route",
 )
 async def route_command(ctx: Context, cmd: Command) -> None:
-    # bot.explain needs litellm's model map (windows and prices); imported only when asked
-    from bot.explain import render_route_comment
+    # bot.llm.route_view needs litellm's model map (windows and prices); imported only when asked
+    from bot.llm.route_view import render_route_comment
 
     labels = [str(label.get("name")) for label in (ctx.event.payload.get("issue") or {}).get("labels") or []]
     async with ctx.job("route", f"#{ctx.event.issue_number}") as result:

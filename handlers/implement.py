@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
-from bot.commands import Command, CommandTable
-from bot.comments import footer, marker, own_comment, upsert_comment
+from bot.dispatch.slash import Command, CommandTable
+from bot.github.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
-from bot.edit_guards import Refusal, screen
-from bot.edits import Change
-from bot.git_base import BaseMoved
-from bot.gitdata import (
+from bot.answers.edit_guards import Refusal, screen
+from bot.answers.edits import Change
+from bot.github.git_base import BaseMoved
+from bot.github.gitdata import (
     branch_for,
     commit_message,
     point_branch,
@@ -33,17 +33,17 @@ from bot.gitdata import (
     upsert_draft_pull,
     write_commit,
 )
-from bot.implement_attempts import Attempts, plan_and_apply
-from bot.implement_context import FirstReads, ImplementInput, first_reads, gather, messages
-from bot.repo_context import started
-from bot.routing import Router
+from bot.prompts.edit_attempts import Attempts, plan_and_apply
+from bot.prompts.implement_prompt import FirstReads, ImplementInput, first_reads, gather, messages
+from bot.github.issue_reads import started
+from bot.dispatch.router import Router
 from bot.safety import neutralise, secret_values
-from bot.specdoc import EmbeddedSpec, SpecTampered, extract
+from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
 from bot.templates import render
-from bot.triggers import on_label
+from bot.dispatch.triggers import on_label
 
 if TYPE_CHECKING:
-    from bot.context import Context, JobResult
+    from bot.dispatch.context import Context, JobResult
 
 router = Router()
 commands = CommandTable()
@@ -85,7 +85,7 @@ async def _status(ctx: Context, number: int, existing: dict[str, Any] | None, te
 
 async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[FirstReads] | None = None) -> None:
     """Read (or take the first reads already started), plan, guard and write."""
-    from bot.models import ModelError  # imports no model library; only a call does
+    from bot.llm.model_router import ModelError  # imports no model library; only a call does
 
     async with ctx.job(PHASE, f"#{number}") as result:
         first = await (reads if reads is not None else first_reads(ctx, number))

@@ -6,7 +6,7 @@ and its changed lines or files reach ``triggers.large_pr``; ``/review`` on a pul
 writer, whatever its size. One review per head SHA, event COMMENT, never APPROVE. The change is
 read from the API only, so a fork's pull request is reviewed like any other in App mode: no code
 from it runs. (In the Action, a fork's ``pull_request`` run has a read-only token and no secrets;
-``bot.action`` says so and exits 0 before any handler runs.)
+``bot.cli.action`` says so and exits 0 before any handler runs.)
 """
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bot.commands import Command, CommandTable, reply
-from bot.comments import footer, marker, upsert_comment
+from bot.dispatch.slash import Command, CommandTable, reply
+from bot.github.comments import footer, marker, upsert_comment
 from bot.config import Config, ConfigError
-from bot.findings import ReviewReply, merge_replies
-from bot.pr_context import PullInfo, bounded, pull_info, read_pull
-from bot.holds import held
-from bot.review_post import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
-from bot.routing import Router
+from bot.answers.findings import ReviewReply, merge_replies
+from bot.github.pull_reads import PullInfo, bounded, pull_info, read_pull
+from bot.store.holds import held
+from bot.github.reviews import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
+from bot.dispatch.router import Router
 from bot.safety import neutralise, secret_values
 from bot.templates import render
 
 if TYPE_CHECKING:
-    from bot.context import Context, JobResult
-    from bot.models import ModelResult
-    from bot.review_context import Reading, ReviewInput
+    from bot.dispatch.context import Context, JobResult
+    from bot.llm.model_router import ModelResult
+    from bot.prompts.review_prompt import Reading, ReviewInput
 
 router = Router()
 commands = CommandTable()
@@ -90,7 +90,7 @@ async def ask_command(ctx: Context, cmd: Command) -> None:
 
 async def review(ctx: Context, number: int, trigger: str) -> None:
     """Review the pull request's head as it is now, unless this SHA already has the bot's review."""
-    from bot.models import ModelError  # no model library; only a call loads one
+    from bot.llm.model_router import ModelError  # no model library; only a call loads one
 
     async with ctx.job(PHASE, f"#{number}") as result:
         reading = _start_reading(ctx, number)
@@ -134,7 +134,7 @@ def _start_reading(ctx: Context, number: int) -> Reading | None:
     """The change's reads (file list, head tree), begun in the same round trip as the pull
     request and its reviews: the webhook already names the head SHA and the file count. None
     for a `/review` comment, whose event does not, or when the config is invalid."""
-    from bot.review_context import start
+    from bot.prompts.review_prompt import start
 
     data = ctx.event.payload.get("pull_request") or {}
     pull = pull_info(data)
@@ -158,8 +158,8 @@ def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], res
 
 async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
                         reading: Reading | None) -> tuple[ReviewInput, ReviewReply, list[ModelResult]]:
-    from bot.models import InvalidOutput
-    from bot.review_context import assemble_review
+    from bot.llm.model_router import InvalidOutput
+    from bot.prompts.review_prompt import assemble_review
 
     models = ctx.models(ctx.job_id(PHASE, f"#{pull.number}"), PHASE)
     inp = await assemble_review(ctx, pull, models, reading)
@@ -198,7 +198,7 @@ def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: li
 
 
 def _explain(exc: Exception) -> tuple[str, str]:
-    from bot.models import AllModelsFailed, BudgetExceeded, NoModelFits
+    from bot.llm.model_router import AllModelsFailed, BudgetExceeded, NoModelFits
 
     if isinstance(exc, AllModelsFailed):
         return "Every model of the profile failed to answer.", "The providers may be down or rate-limited."
@@ -225,8 +225,8 @@ async def _report_failure(ctx: Context, pull: PullInfo, exc: Exception, result: 
 
 async def answer(ctx: Context, number: int, question: str, asker: str) -> None:
     """One reply comment answering the question from the ``ask`` phase's profile."""
-    from bot.ask_context import assemble_ask
-    from bot.models import ModelError
+    from bot.prompts.ask_prompt import assemble_ask
+    from bot.llm.model_router import ModelError
 
     async with ctx.job("ask", f"#{number}") as result:
         if not question:

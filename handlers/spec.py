@@ -13,19 +13,19 @@ import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from bot.commands import Command, CommandTable
-from bot.comments import footer, marker, own_comment, upsert_comment
+from bot.dispatch.slash import Command, CommandTable
+from bot.github.comments import footer, marker, own_comment, upsert_comment
 from bot.config import ConfigError
-from bot.repo_context import IssueContext, issue_context
-from bot.routing import Router
-from bot.triggers import on_label
+from bot.github.issue_reads import IssueContext, issue_context
+from bot.dispatch.router import Router
+from bot.dispatch.triggers import on_label
 from bot.safety import neutralise, redact, secret_values
-from bot.specdoc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
+from bot.answers.spec_doc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
 from bot.templates import render
 
 if TYPE_CHECKING:
-    from bot.context import Context, JobResult
-    from bot.models import ModelResult
+    from bot.dispatch.context import Context, JobResult
+    from bot.llm.model_router import ModelResult
 
 router = Router()
 commands = CommandTable()
@@ -60,7 +60,7 @@ async def spec_command(ctx: Context, cmd: Command) -> None:
 async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[IssueContext] | None = None) -> None:
     """Read the context (or take the reads already started), ask the model, and post or edit
     the one spec comment."""
-    from bot.models import ModelError  # imports no model library; only a call does
+    from bot.llm.model_router import ModelError  # imports no model library; only a call does
 
     mark = marker(PHASE, issue=number)
     async with ctx.job(PHASE, f"#{number}") as result:
@@ -103,7 +103,7 @@ async def _ask_model(ctx: Context, context: IssueContext, previous: EmbeddedSpec
     model = await router.complete(PHASE, messages, labels=context.issue.labels, response_model=SpecData)
     result.add_model(model)
     if not isinstance(model.data, SpecData):  # the router validates; this guards its contract
-        from bot.models import InvalidOutput
+        from bot.llm.model_router import InvalidOutput
 
         raise InvalidOutput(f"the model router returned {type(model.data).__name__}, not SpecData")
     return model
@@ -169,7 +169,7 @@ def _visible_revision(existing: dict[str, Any] | None) -> int:
 
 def _explain(exc: Exception, profile: str) -> tuple[str, str]:
     """What happened, and what to do before retrying, in words for the issue's readers."""
-    from bot.models import AllModelsFailed, BudgetExceeded, NoModelFits
+    from bot.llm.model_router import AllModelsFailed, BudgetExceeded, NoModelFits
 
     if isinstance(exc, AllModelsFailed):
         return (f"Every model of the `{profile}` profile failed to answer.",

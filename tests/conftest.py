@@ -18,8 +18,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from bot.config import Config, ModelSpec  # noqa: E402
-from bot.dispatch import Dispatcher  # noqa: E402
-from bot.github import RetryPolicy  # noqa: E402
+from bot.dispatch.dispatcher import Dispatcher  # noqa: E402
+from bot.github.clients import RetryPolicy  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.fixtures import openapi_path, require  # noqa: E402
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub  # noqa: E402
@@ -123,7 +123,7 @@ def app_settings(github: FakeGitHub, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def make_dispatcher(make_config: Callable[..., Config]) -> Iterator[Callable[..., Dispatcher]]:
-    from bot.bootstrap import build_dispatcher
+    from bot.work.compose import build_dispatcher
 
     built: list[Dispatcher] = []
 

@@ -22,8 +22,8 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.deliveries import Delivery
-from bot.deliveries_sqlite import SqliteDeliveryStore
+from bot.store.deliveries import Delivery
+from bot.store.deliveries_sqlite import SqliteDeliveryStore
 from bot.settings import Settings
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub

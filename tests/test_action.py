@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bot import action
+from bot.cli import action
 from bot.config import ModelSpec, parse_operator_config
-from bot.events import parse_event
+from bot.dispatch.events import parse_event
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 

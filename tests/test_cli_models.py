@@ -12,11 +12,11 @@ from typing import Any, Callable
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import Config
-from bot.dispatch import Dispatcher
-from bot.events import Event
-from bot.explain import render_route_comment
+from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.events import Event
+from bot.llm.route_view import render_route_comment
 from bot.settings import Settings
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
@@ -168,7 +168,7 @@ def test_slash_route_replies_with_the_table(github: FakeGitHub, llm: FakeLLM, se
 
 
 def test_importing_the_router_and_handlers_does_not_import_litellm() -> None:
-    code = "import sys, bot.models, bot.explain, bot.check_config, handlers; print('litellm' in sys.modules)"
+    code = "import sys, bot.llm.model_router, bot.llm.route_view, bot.cli.check_config, handlers; print('litellm' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bot.commands import parse_commands
-from bot.dispatch import Dispatcher, Outcome
-from bot.events import Event
-from bot.ledger import Call, month_start
+from bot.dispatch.slash import parse_commands
+from bot.dispatch.dispatcher import Dispatcher, Outcome
+from bot.dispatch.events import Event
+from bot.store.ledger import Call, month_start
 from bot.settings import Settings
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
@@ -223,7 +223,7 @@ def test_cost_reads_this_repositorys_spend_this_month_from_the_ledger(
 
 def test_route_names_each_phases_profile_and_model_without_a_model_call(
         github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any) -> None:
-    pytest.importorskip("bot.explain")
+    pytest.importorskip("bot.llm.route_view")
     number = seed(github, alice="write")
     outcome = run(make_dispatcher(settings), commented(github, number, "/route"))
     [reply] = replies(github, number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import catalog
+from bot.llm import catalog
 from bot.config import (
     DEFAULT_PROFILES,
     Config,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bot.edit_guards import denied_by, screen
-from bot.edits import (
+from bot.answers.edit_guards import denied_by, screen
+from bot.answers.edits import (
     WHOLE_FILE_MAX_BYTES,
     Change,
     EditPlan,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.events import EventError, parse_event
+from bot.dispatch.events import EventError, parse_event
 
 
 def test_reads_the_fields_it_needs_from_the_raw_payload() -> None:

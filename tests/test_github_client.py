@@ -1,4 +1,4 @@
-"""bot.github against the fake GitHub: App auth end to end, token auth, and the retries GitHub
+"""bot.github.clients against the fake GitHub: App auth end to end, token auth, and the retries GitHub
 asks for (secondary rate limits, retry-after, x-ratelimit-reset, 5xx), never a retry of a 404.
 
 Faults are injected with ``github.fail``; the waits are GitHub's, capped by FAST_RETRY's
@@ -21,9 +21,9 @@ from githubkit import GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
 from githubkit.typing import RetryOption
 
-from bot.dispatch import Dispatcher
-from bot.events import Event
-from bot.github import AuthError, GitHubClients, RetryPolicy
+from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.events import Event
+from bot.github.clients import AuthError, GitHubClients, RetryPolicy
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.fixtures import payload

@@ -2,7 +2,7 @@
 
 Every test runs the real dispatcher against the fake GitHub and the fake LLM, with events built
 from GitHub's own example payloads. The spec comment is the bot's own: written by the spec
-handler itself in the first test, elsewhere embedded with ``bot.specdoc.embed`` under the
+handler itself in the first test, elsewhere embedded with ``bot.answers.spec_doc.embed`` under the
 Action token's login, as the spec handler writes it.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.comments import marker
-from bot.dispatch import Dispatcher, Outcome
-from bot.events import Event
-from bot.runner import dispatch_once
+from bot.github.comments import marker
+from bot.dispatch.dispatcher import Dispatcher, Outcome
+from bot.dispatch.events import Event
+from bot.cli.runner import dispatch_once
 from bot.settings import Settings
-from bot.specdoc import BLOCK_RE, EmbeddedSpec, SpecData, embed
+from bot.answers.spec_doc import BLOCK_RE, EmbeddedSpec, SpecData, embed
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
@@ -667,7 +667,7 @@ def test_dry_run_plans_tree_commit_ref_and_draft_pr_and_writes_nothing(
 def test_replay_dry_run_prints_the_planned_writes(
     github: FakeGitHub, llm: FakeLLM, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    replay = pytest.importorskip("bot.replay")
+    replay = pytest.importorskip("bot.cli.replay")
     number = seed(github)
     bot_spec(github, settings, number)
     llm.script("fast-a", reply(WRITE_EXPORT))

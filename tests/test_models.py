@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from bot import catalog
+from bot.llm import catalog
 from bot.config import Config
-from bot.ledger import Call, Ledger
-from bot.models import (
+from bot.store.ledger import Call, Ledger
+from bot.llm.model_router import (
     AllModelsFailed,
     BudgetExceeded,
     InvalidOutput,
@@ -290,7 +290,7 @@ def test_an_api_key_from_a_missing_environment_variable_skips_only_that_model(
 def test_the_same_large_text_is_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A review prompt is counted when assembled and again before the call: the second count of
     the very same string is remembered; an equal but distinct string is counted anew."""
-    from bot import catalog
+    from bot.llm import catalog
 
     text = "".join(f"line {i}: value = compute({i})\n" for i in range(40_000))
     assert len(text) >= catalog.PARALLEL_CHARS

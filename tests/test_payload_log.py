@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.deliveries import DONE, PENDING, RETENTION_S, SKIPPED, NewDelivery
-from bot.deliveries_sqlite import SqliteDeliveryStore, chunk_sizes
-from bot.payload_log import PayloadLog, PayloadLogError
+from bot.store.deliveries import DONE, PENDING, RETENTION_S, SKIPPED, NewDelivery
+from bot.store.deliveries_sqlite import SqliteDeliveryStore, chunk_sizes
+from bot.store.payload_log import PayloadLog, PayloadLogError
 
 REPO = "octo/widgets"
 

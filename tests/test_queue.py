@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 
 from bot.config import Config
-from bot.deliveries import NewDelivery
-from bot.deliveries_sqlite import SqliteDeliveryStore
-from bot.dispatch import Dispatcher
-from bot.jobs import JobOptions, JobRunner
-from bot.queue import QueueOptions
-from bot.server import create_app
+from bot.store.deliveries import NewDelivery
+from bot.store.deliveries_sqlite import SqliteDeliveryStore
+from bot.dispatch.dispatcher import Dispatcher
+from bot.work.jobs import JobOptions, JobRunner
+from bot.work.queue import QueueOptions
+from bot.edge.app import create_app
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from bot.config import Config
-from bot.deliveries import DONE, FAILED, PENDING, SKIPPED, DeliveryStore, NewDelivery, open_store
-from bot.holds import Holds, LocalHolds
-from bot.queue import JobQueue, make_huey
-from bot.server import create_app
+from bot.store.deliveries import DONE, FAILED, PENDING, SKIPPED, DeliveryStore, NewDelivery, open_store
+from bot.store.holds import Holds, LocalHolds
+from bot.work.queue import JobQueue, make_huey
+from bot.edge.app import create_app
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub
@@ -136,8 +136,8 @@ def test_machines_sharing_redis_share_one_monthly_budget(
         redis_url: str, tmp_path: Path, make_config: Callable[..., Config], llm: FakeLLM) -> None:
     import asyncio
 
-    from bot.ledger import Call, Ledger, month_start
-    from bot.models import BudgetExceeded, ModelRouter
+    from bot.store.ledger import Call, Ledger, month_start
+    from bot.llm.model_router import BudgetExceeded, ModelRouter
 
     one, two = (Ledger.in_dir(tmp_path / name, redis_url) for name in ("machine-1", "machine-2"))
     one.record_call(Call("octo/widgets", "j-1", "review", "massive-context", "openai/wide-a", "r",
@@ -164,9 +164,9 @@ def test_without_redis_the_paid_call_is_kept_and_the_budget_check_waits_for_it(
         tmp_path: Path) -> None:
     import redis
 
-    from bot.jobs import transient
-    from bot.ledger import Call, Ledger
-    from bot.spend_redis import RedisSpend
+    from bot.work.jobs import transient
+    from bot.store.ledger import Call, Ledger
+    from bot.store.spend_redis import RedisSpend
 
     ledger = Ledger(tmp_path / "ledger.sqlite3", RedisSpend(f"redis://127.0.0.1:{closed_port()}/0"))
     call = Call("octo/widgets", "j-1", "spec", "high-reasoning", "openai/reason-a", "r", 10, 10, 0.5, 1.0, "ok")
@@ -213,7 +213,7 @@ def test_one_delivery_through_two_worker_processes_sharing_redis_runs_once(
     assert done.status == DONE and done.attempts == 1, [log.read_text()[-2000:] for log in logs]
     assert len(bot_comments(github, number)) == 1 and comment_posts(github, number) == 1
     # both processes took entries of this delivery off the shared queue; one ran it
-    assert all("Executing bot.queue.run_delivery" in log.read_text() for log in logs)
+    assert all("Executing bot.work.queue.run_delivery" in log.read_text() for log in logs)
 
 
 def served_store(settings: Settings) -> DeliveryStore:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot import replay as replay_command
+from bot.cli import replay as replay_command
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.llm import FakeLLM
@@ -110,7 +110,7 @@ def test_unreadable_payload_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_dry_run_makes_the_model_call_but_no_write(tmp_path: Path, github: FakeGitHub, llm: FakeLLM,
                                                    make_config: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """A design label: the spec is written by the fake LLM (the call happens) and only planned.
-    In-process (``bot.replay.run``), so the model library loads once per test session."""
+    In-process (``bot.cli.replay.run``), so the model library loads once per test session."""
     from tests.test_spec import spec_reply
 
     github.create_repo(REPO, {"README.md": "# Widgets\n"}, roles={"alice": "write"})

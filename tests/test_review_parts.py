@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import catalog
-from bot.diffmap import right_lines
-from bot.packing import Piece, chunk_pieces, numbered_patch, split_to_fit
+from bot.llm import catalog
+from bot.github.diffmap import right_lines
+from bot.prompts.packing import Piece, chunk_pieces, numbered_patch, split_to_fit
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_diff import make_patch

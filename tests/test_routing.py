@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.routing import Router
+from bot.dispatch.router import Router
 
 
 def test_every_matching_handler_runs_and_routers_compose() -> None:

@@ -17,8 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.config import Config
-from bot.ledger import Call
-from bot.server import MAX_BODY, create_app
+from bot.store.ledger import Call
+from bot.edge.app import MAX_BODY, create_app
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.fixtures import examples, payload
@@ -204,7 +204,7 @@ def test_metrics_expose_deliveries_jobs_calls_tokens_and_cost(client: TestClient
 
 def test_serve_and_worker_exit_2_naming_an_unreadable_operator_config(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     missing = tmp_path / "ops.yml"
     monkeypatch.setenv("MODEL_ROUTING_CONFIG", str(missing))
@@ -233,8 +233,8 @@ def test_json_is_judged_as_json_loads_judges_it(client: TestClient) -> None:
 
 
 def test_a_large_batch_is_stored_once_each_and_redeliveries_keep_their_rules(tmp_path: Any) -> None:
-    from bot.deliveries import FAILED, PENDING, SKIPPED, NewDelivery
-    from bot.deliveries_sqlite import SqliteDeliveryStore
+    from bot.store.deliveries import FAILED, PENDING, SKIPPED, NewDelivery
+    from bot.store.deliveries_sqlite import SqliteDeliveryStore
 
     store = SqliteDeliveryStore(tmp_path / "deliveries.sqlite3")
     big = b"x" * 50_000  # past the checkpoint threshold in one batch

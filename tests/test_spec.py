@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.dispatch import Dispatcher, Outcome
-from bot.events import Event
+from bot.dispatch.dispatcher import Dispatcher, Outcome
+from bot.dispatch.events import Event
 from bot.settings import Settings
-from bot.specdoc import extract
+from bot.answers.spec_doc import extract
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM
@@ -30,7 +30,7 @@ MARK = "<!-- model-routing:spec issue={n} -->"
 
 
 def spec_data(**overrides: Any) -> dict[str, Any]:
-    """A reply that fits bot.specdoc.SpecData, as the spec prompt asks for it."""
+    """A reply that fits bot.answers.spec_doc.SpecData, as the spec prompt asks for it."""
     data: dict[str, Any] = {
         "title": "Add widget export",
         "summary": "Export widgets as CSV so that operators can audit them.",

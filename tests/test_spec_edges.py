@@ -11,8 +11,8 @@ import httpx
 import yaml
 
 from bot.config import Config
-from bot.dispatch import Dispatcher
-from bot.server import create_app
+from bot.dispatch.dispatcher import Dispatcher
+from bot.edge.app import create_app
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub

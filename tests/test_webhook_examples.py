@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bot.dispatch import Dispatcher
-from bot.events import parse_event
+from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.events import parse_event
 from bot.settings import Settings
 from tests.fakes.fixtures import examples, examples_path, require
 from tests.fakes.github import FakeGitHub

@@ -34,7 +34,7 @@ from tests.fakes.github_state import State, Token
 from tests.fakes.openapi import OpenAPI
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-BOT_USER_AGENT = "model-routing-bot"  # bot.github.USER_AGENT; tests that call directly use another
+BOT_USER_AGENT = "model-routing-bot"  # bot.github.clients.USER_AGENT; tests that call directly use another
 
 
 @dataclass

@@ -1,0 +1,115 @@
+"""The one dispatcher that the App server's worker, the Action and ``replay`` all call.
+
+Only the edge differs between them: the server verifies, dedupes and enqueues; the Action and
+replay read a payload file. From an ``Event`` on, everything runs through ``Dispatcher.dispatch``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+from bot.config import Config, ConfigError, merge, parse_repo_config
+from bot.dispatch.context import Context, JobResult
+from bot.dispatch.events import Event
+from bot.github.clients import GitHubClients, http_status
+from bot.store.holds import Holds, LocalHolds
+from bot.store.ledger import Ledger
+from bot.dispatch.router import Router
+from bot.settings import Settings
+from bot.github.writes import Writes
+
+log = logging.getLogger("model_routing")
+REPO_CONFIG_PATH = ".github/model-routing.yml"
+
+
+@dataclass
+class Outcome:
+    handled: bool
+    reason: str = ""
+    results: list[JobResult] = field(default_factory=list)
+    planned_writes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Process-wide services, built once at start-up and shared by every delivery."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        router: Router,
+        ledger: Ledger,
+        clients: GitHubClients | None = None,
+        holds: Holds | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.router = router
+        self.ledger = ledger
+        self.clients = clients or GitHubClients(settings)
+        self.holds: Holds = holds if holds is not None else LocalHolds()
+
+    def handles(self, event: Event) -> bool:
+        return self.router.handles(event.name, event.action)
+
+    async def dispatch(
+        self,
+        event: Event,
+        *,
+        dry_run: bool = False,
+        emit: Callable[[str], None] | None = None,
+    ) -> Outcome:
+        handlers = self.router.handlers(event.name, event.action)
+        if not handlers:
+            return Outcome(False, f"no handler for {event.key}")
+        if event.sender_is_bot:
+            # Bots, this one included, never trigger work: no loops, no bot-driven spend.
+            return Outcome(False, f"ignored {event.key} from bot {event.sender}")
+        if not event.repo:
+            return Outcome(False, f"{event.key} names no repository")
+        logger = logging.LoggerAdapter(log, {"delivery": event.delivery_id, "repo": event.repo})
+        gh = self.clients.for_event(event.installation_id)
+        async with gh:
+            config, error = await self._repo_config(gh, event.repo)
+            if error:
+                logger.warning("invalid repository config: %s", error)
+            ctx = Context(
+                event=event,
+                gh=gh,
+                writes=Writes(gh, dry_run=dry_run, emit=emit),
+                config=config,
+                settings=self.settings,
+                ledger=self.ledger,
+                holds=self.holds,
+                log=logger,
+                dry_run=dry_run,
+                config_error=error,
+            )
+            for handler in handlers:
+                logger.info("%s -> %s", event.key, handler.__qualname__)
+                await handler(ctx)
+        return Outcome(True, "", ctx.results, ctx.writes.planned)
+
+    async def _repo_config(self, gh: Any, repo: str) -> tuple[Config, str | None]:
+        """The operator's config with the repository's (default branch) laid over it."""
+        try:
+            resp = await gh.arequest("GET", f"/repos/{repo}/contents/{REPO_CONFIG_PATH}")
+        except Exception as exc:
+            if http_status(exc) == 404:
+                return self.config, None
+            raise
+        data = resp.json()
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return self.config, f"{REPO_CONFIG_PATH} is not a file"
+        try:
+            text = base64.b64decode(data.get("content") or "").decode("utf-8")
+            return merge(self.config, parse_repo_config(text, REPO_CONFIG_PATH)), None
+        except UnicodeDecodeError:
+            return self.config, f"{REPO_CONFIG_PATH} is not UTF-8 text"
+        except ConfigError as exc:
+            return self.config, str(exc)

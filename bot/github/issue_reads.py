@@ -1,0 +1,209 @@
+"""What a phase tells the model about the repository and the issue: shared reads, done concurrently.
+
+The spec and implement phases both need the repository's description, default branch, top-level
+tree, README head and contribution rules, and the issue with its writers' comments. Every read
+that does not depend on another runs in one ``asyncio.gather``, so the whole context costs one
+round trip, and a second only for the permissions of commenters other than the bot, whatever
+its size. ``started`` lets a handler begin these reads while it still checks the labeler's
+permission.
+
+Everything from GitHub that a person wrote is untrusted: it is passed through
+``bot.safety.clean_untrusted`` here, once, and comments by non-writers are left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bot.github.clients import get_json, get_json_or_none, paginate
+from bot.safety import clean_untrusted, writer_comments
+
+if TYPE_CHECKING:
+    from bot.dispatch.context import Context
+
+T = TypeVar("T")
+
+README_CHARS = 4_000  # the head of a README says what the project is; the rest is detail
+CONTRIBUTING_CHARS = 8_000
+TEXT_CHARS = 30_000  # per issue body or comment: a pasted log must not crowd out the rest
+TREE_ENTRIES = 200
+# where GitHub itself looks for contribution rules, in its order
+CONTRIBUTING_PATHS = ("CONTRIBUTING.md", ".github/CONTRIBUTING.md", "docs/CONTRIBUTING.md")
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    type: str  # "file" | "dir" | "symlink" | "submodule"
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    full_name: str
+    description: str
+    default_branch: str
+    tree: list[TreeEntry]  # top level only, default branch
+    readme: str  # cleaned head of the README ("" when there is none)
+    readme_truncated: bool = False
+    contributing: str = ""  # cleaned contribution rules ("" when none or not asked for)
+    contributing_path: str = ""
+
+
+@dataclass(frozen=True)
+class ThreadComment:
+    author: str
+    body: str  # cleaned
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class IssueThread:
+    number: int
+    title: str  # cleaned
+    body: str  # cleaned
+    author: str
+    labels: list[str]
+    is_pull_request: bool
+    comments: list[ThreadComment]  # writers' comments only, cleaned, oldest first
+    raw_comments: list[dict[str, Any]] = field(default_factory=list)  # every comment, as GitHub sent it
+    left_out: int = 0  # comments dropped because their author cannot write
+
+
+@dataclass(frozen=True)
+class IssueContext:
+    repo: RepoInfo
+    issue: IssueThread
+
+
+def _clip(text: str, limit: int) -> tuple[str, bool]:
+    """At most ``limit`` characters, cut at a line end when one is near."""
+    if len(text) <= limit:
+        return text, False
+    cut = text.rfind("\n", 0, limit)
+    return text[: cut if cut > limit // 2 else limit].rstrip() + "\n[…]", True
+
+
+def clean(text: str | None, limit: int = TEXT_CHARS) -> str:
+    return _clip(clean_untrusted(text or ""), limit)[0].strip()
+
+
+
+
+def _decode_content(data: Any) -> str:
+    if not isinstance(data, dict) or data.get("encoding", "base64") != "base64":
+        return ""
+    try:
+        return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
+    except ValueError:
+        return ""
+
+
+async def _tree(ctx: Context, branch: str) -> list[TreeEntry]:
+    data = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/trees/{branch}")
+    kinds = {"blob": "file", "tree": "dir", "commit": "submodule"}
+    entries = (data or {}).get("tree") or []
+    return [
+        TreeEntry(str(e.get("path", "")), "symlink" if e.get("mode") == "120000" else kinds.get(e.get("type"), "file"))
+        for e in entries[:TREE_ENTRIES]
+        if isinstance(e, dict)
+    ]
+
+
+async def _contributing(ctx: Context) -> tuple[str, str]:
+    found = await asyncio.gather(*(get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
+    for path, data in zip(CONTRIBUTING_PATHS, found):
+        if isinstance(data, dict) and data.get("type") == "file":
+            return path, clean(_decode_content(data), CONTRIBUTING_CHARS)
+    return "", ""
+
+
+def payload_branch(ctx: Context) -> str | None:
+    """The event already names the default branch; using it lets the tree read run concurrently."""
+    repository = ctx.event.payload.get("repository")
+    branch = repository.get("default_branch") if isinstance(repository, dict) else None
+    return branch if isinstance(branch, str) and branch else None
+
+
+async def repo_info(ctx: Context, *, contributing: bool = False, tree: bool = True) -> RepoInfo:
+    """Description, default branch, top-level tree and README head (and, when asked, the
+    contribution rules) of the event's repository, read concurrently. ``tree=False`` for a phase
+    that lists the whole tree itself (implement reads it recursively): no second read."""
+    hint = payload_branch(ctx)
+    reads: list[Any] = [
+        get_json(ctx.gh, f"/repos/{ctx.repo}"),
+        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/readme"),
+        _tree(ctx, hint) if hint and tree else asyncio.sleep(0, []),
+        _contributing(ctx) if contributing else asyncio.sleep(0, ("", "")),
+    ]
+    meta, readme, top_level, (rules_path, rules) = await asyncio.gather(*reads)
+    branch = str(meta.get("default_branch") or hint or "main")
+    if tree and branch != hint:  # the payload had no branch, or it was renamed since: read the right tree
+        top_level = await _tree(ctx, branch)
+    readme_text, truncated = _clip(clean_untrusted(_decode_content(readme)), README_CHARS)
+    return RepoInfo(
+        full_name=str(meta.get("full_name") or ctx.repo),
+        description=clean(meta.get("description"), 1_000),
+        default_branch=branch,
+        tree=top_level,
+        readme=readme_text.strip(),
+        readme_truncated=truncated,
+        contributing=rules,
+        contributing_path=rules_path,
+    )
+
+
+async def issue_thread(ctx: Context, number: int) -> IssueThread:
+    """The issue (read now, not from the payload, which may be stale by the time a queued job
+    runs) and the comments of users who can write, all cleaned."""
+
+    async def comments_and_writers() -> tuple[list[Any], list[dict[str, Any]]]:
+        # the commenters' permissions are asked as soon as the comments arrive, not after the issue
+        comments = await paginate(ctx.gh, f"/repos/{ctx.repo}/issues/{number}/comments")
+        return comments, await writer_comments(ctx, comments)
+
+    issue, (comments, trusted) = await asyncio.gather(
+        get_json(ctx.gh, f"/repos/{ctx.repo}/issues/{number}"), comments_and_writers()
+    )
+    return IssueThread(
+        number=number,
+        title=clean(issue.get("title"), 1_000),
+        body=clean(issue.get("body")),
+        author=str((issue.get("user") or {}).get("login") or ""),
+        labels=[str(lab.get("name")) for lab in issue.get("labels") or [] if isinstance(lab, dict)],
+        is_pull_request=issue.get("pull_request") is not None,
+        comments=[
+            ThreadComment(
+                author=str((c.get("user") or {}).get("login") or ""),
+                body=clean(c.get("body")),
+                created_at=str(c.get("created_at") or ""),
+            )
+            for c in trusted
+        ],
+        raw_comments=list(comments),
+        left_out=len(comments) - len(trusted),
+    )
+
+
+async def issue_context(ctx: Context, number: int, *, contributing: bool = False, tree: bool = True) -> IssueContext:
+    """``repo_info`` and ``issue_thread`` together, concurrently."""
+    repo, issue = await asyncio.gather(repo_info(ctx, contributing=contributing, tree=tree), issue_thread(ctx, number))
+    return IssueContext(repo=repo, issue=issue)
+
+
+@asynccontextmanager
+async def started(reads: Awaitable[T] | None) -> AsyncIterator[asyncio.Future[T] | None]:
+    """``reads`` running from now on, so they overlap whatever the block checks first (the
+    labeler's permission). A block that leaves without awaiting them cancels them and drops
+    their results and errors: nothing read for a user who may not trigger the job is used."""
+    task = asyncio.ensure_future(reads) if reads is not None else None
+    try:
+        yield task
+    finally:
+        if task is not None:
+            task.cancel()  # a no-op once done
+            await asyncio.gather(task, return_exceptions=True)  # retrieved: never "never retrieved"

@@ -1,0 +1,293 @@
+"""The whole-change prompt of a pull request review: read, count, pack, and say what was read.
+
+1. The file list (every page at once) and the head's tree are read concurrently (``start``
+   lets the handler begin them in the same round trip as its own reads). As each page arrives
+   a worker thread renders and counts a sample of its diffs (``packing.sample_every``; the rest
+   are estimated from the sample and rendered later, while the context files are read) and
+   notes which diffs show their whole head file; the tree's paths are counted as it arrives.
+2. When the whole diff fits the chosen window (less the output reserve and the fixed prompt),
+   the rest of the room goes to the full head versions of changed files (not those the diff
+   already shows whole), then to related unchanged files, chosen by their tree sizes before
+   any is fetched (``bot.prompts.related_files``).
+3. When it does not fit even the largest window, the diff is cut into chunks (whole files in
+   GitHub's path order; a file bigger than a chunk at hunk, then line, boundaries) and every
+   chunk is reviewed on its own; the caller merges the answers.
+4. Every prompt is then counted as the router counts it; one over its room sheds context
+   files (or is cut in two, for a chunk) and is counted again. Those counts are the coverage's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+
+from bot.prompts import packing
+
+from bot.llm import structured
+from bot.config import Phase
+from bot.prompts.related_files import add_extras
+from bot.github.diffmap import DiffMap
+from bot.answers.findings import ReviewReply
+from bot.prompts.packing import Count, Coverage, Piece
+from bot.github.pull_reads import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree, read_tree
+from bot.prompts.review_pieces import listed_pieces, render_rest, split_piece
+from bot.templates import render
+
+if TYPE_CHECKING:
+    from bot.dispatch.context import Context
+    from bot.llm.model_router import ModelRouter
+
+PHASE: Phase = "review"
+ESCALATION_PROFILE = "massive-context"
+
+Shape = Callable[[Sequence[Piece], str, str, str], Awaitable["Prompt"]]  # pieces, part, others, label
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One model call: its messages, their counted tokens, and which part of the change."""
+
+    messages: list[dict[str, Any]]
+    tokens: int  # as the router counts them (JSON instructions included)
+    label: str = ""
+    pieces: tuple[Piece, ...] = ()
+
+
+@dataclass
+class ReviewInput:
+    pull: PullInfo
+    files: FileList
+    prompts: list[Prompt]
+    coverage: Coverage
+    profile: str
+
+    @property
+    def chunked(self) -> bool:
+        return len(self.prompts) > 1
+
+    @cached_property
+    def diffmap(self) -> DiffMap:
+        """Where findings may go inline: only needed once the model has answered, so it is
+        built then (or in a thread while the model is called), not before the first call."""
+        return DiffMap({f.path: f.patch for f in self.files.files})
+
+
+@dataclass
+class Reading:
+    """The change's reads, started: the file list (each page rendered as it arrives) and the
+    tree at ``sha``, its paths counted as soon as it arrives (while the file list's last pages
+    are still on their way). ``start`` makes one; ``assemble_review`` finishes it."""
+
+    sha: str
+    listing: asyncio.Task[tuple[FileList, list[Piece]]]
+    tree: asyncio.Task[RepoTree]
+    tree_tokens: asyncio.Future[int]  # of every path, one a line: what the prompt's tree shows when it fits
+
+    def cancel(self) -> None:
+        """Stop what is still in flight (the review was skipped or failed); a read that failed
+        meanwhile has its error collected here rather than reported as never retrieved."""
+        for task in (self.listing, self.tree, self.tree_tokens):
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()
+
+
+def start(ctx: Context, pull: PullInfo, count: Count) -> Reading:
+    """Begin reading the change now (``pull`` may come from the webhook: its head SHA and file
+    count are all the reads need), so they share a round trip with whatever the caller reads."""
+    return _with_tree(ctx, pull.head_sha, count, asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False)))
+
+
+def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple[FileList, list[Piece]]]) -> Reading:
+    tree = asyncio.ensure_future(read_tree(ctx, sha))
+
+    async def tree_tokens() -> int:
+        paths = [t.path for t in (await tree).files]
+        return await asyncio.to_thread(count, "\n".join(paths)) if paths else 0
+
+    return Reading(sha, listing, tree, asyncio.ensure_future(tree_tokens()))
+
+
+def _messages(ctx: Context, pull: PullInfo, tree_text: str, tree: tuple[int, int], pieces: Sequence[Piece],
+              part: str, others: str) -> list[dict[str, Any]]:
+    system = render("prompts/review_system.md.j2", repo=ctx.repo,
+                    instructions=ctx.config.instructions.get(PHASE, ""))
+    user = render("prompts/review_user.md.j2", repo=ctx.repo, pull=pull, tree=tree_text,
+                  tree_shown=tree[0], tree_total=tree[1], part=part, others=others,
+                  pieces=[p.text for p in pieces])
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def choose_window(router: ModelRouter, phase: Phase, labels: Sequence[str], needed: int, reserve: int) -> tuple[str, int]:
+    """The routed profile's window; the widest profile's when the prompt needs more (the router
+    escalates the same way; it never goes to a smaller window)."""
+    profile = router.decide(phase, labels=labels).profile
+    window = router.window(profile)
+    if needed + reserve > window and router.window(ESCALATION_PROFILE) > window:
+        return ESCALATION_PROFILE, router.window(ESCALATION_PROFILE)
+    return profile, window
+
+
+async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, reading: Reading | None = None) -> ReviewInput:
+    if reading is None:
+        reading = start(ctx, pull, router.count_tokens)
+    elif reading.sha != pull.head_sha:  # pushed since the webhook: the file list is current, the tree not
+        reading.tree.cancel()
+        reading.tree_tokens.cancel()
+        reading = _with_tree(ctx, pull.head_sha, router.count_tokens, reading.listing)
+    rendering: asyncio.Future[list[Piece]] | None = None
+    try:
+        listed, drafts = await reading.listing
+        # the diffs not rendered yet are rendered while the tree, then the context files, are read
+        rendering = asyncio.ensure_future(asyncio.to_thread(render_rest, listed.files, drafts))
+        tree = await reading.tree
+        return await _assemble(ctx, pull, router, listed, drafts, rendering, tree, reading.tree_tokens)
+    finally:
+        reading.cancel()
+        if rendering is not None:
+            rendering.cancel()
+
+
+async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: FileList, drafts: list[Piece],
+                    rendering: Awaitable[list[Piece]], tree: RepoTree, all_paths: Awaitable[int]) -> ReviewInput:
+    count: Count = router.count_tokens
+    reserve = ctx.config.limits.output_reserve_tokens
+    files = listed.files
+    diffs = drafts  # tokens counted or estimated; texts once ``rendering`` is done
+    changed = [f.path for f in files]
+    diff_total = sum(p.tokens for p in diffs)
+    profile, window = choose_window(router, PHASE, pull.labels, diff_total, reserve)
+    room = window - reserve - packing.margin(window)
+    paths = [t.path for t in tree.files]
+    tree_budget = int(room * packing.TREE_SHARE)
+    listing = asyncio.ensure_future(_tree_listing(paths, changed, tree_budget, count, all_paths))
+    coverage = Coverage(files_changed=max(pull.changed_files, len(files)), files_listed=len(files),
+                        window=window, reserve=reserve, tree_total=len(paths))
+    # the context files' fetch need not wait for the tree's listing to be counted: the listing
+    # takes at most its cap, and paths run to at least ~2 characters a token; a fetch budget a
+    # little over the room only costs a read, since what is taken is decided on exact counts
+    bare = (await _prompt(ctx, router, pull, "", (0, len(paths)), [], "", "", "")).tokens
+    tree_most = min(tree_budget, sum(len(p) + 1 for p in paths) // 2)
+    early_room = room - bare - tree_most - diff_total
+    exact_room: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    early = (asyncio.ensure_future(add_extras(ctx, count, files, tree, exact_room, coverage, fetch_budget=early_room))
+             if early_room > 0 else None)
+    try:
+        tree_text, tree_tokens, shown = await listing
+        tree_info = (shown, len(paths))
+        shape = partial(_prompt, ctx, router, pull, tree_text, tree_info)
+        fixed = bare + tree_tokens  # give or take the joins: the margin's; every prompt is counted whole
+        usable = max(1, room - fixed)
+        coverage.tree_paths = shown
+        note_listing(coverage, listed, files, tree, shown)
+        prompts: list[Prompt] | None = None
+        if diff_total <= usable:
+            noted = len(coverage.left_out)
+            exact_room.set_result(usable - diff_total)
+            extras = await (early or add_extras(ctx, count, files, tree, usable - diff_total, coverage))
+            diffs = await rendering
+            prompts = await _whole(shape, diffs, extras, room, coverage)
+            if prompts is None:  # counted, the diff alone is over after all: chunks, without extras
+                del coverage.left_out[noted:]
+                coverage.whole_in_diff = 0
+    finally:
+        listing.cancel()
+        if early is not None and not early.done():
+            early.cancel()
+    if prompts is None:
+        prompts = await _chunked(shape, files, await rendering, usable, room, count)
+        coverage.left_out.append(
+            f"full head versions and related files: the diff alone (about {diff_total:,} tokens) is larger than "
+            f"the {window:,}-token window, so it was reviewed in {len(prompts)} chunks of the diff only")
+    sent = [p for prompt in prompts for p in prompt.pieces]
+    with_patch = {f.path for f in files if f.patch is not None}
+    coverage.files_read = len({p.path for p in sent if p.kind == "diff" and p.path in with_patch})
+    coverage.lines_read = sum(p.lines for p in sent if p.kind == "diff")
+    coverage.head_files = sum(1 for p in sent if p.kind == "head") + coverage.whole_in_diff
+    coverage.related_files = sum(1 for p in sent if p.kind == "related")
+    coverage.tokens = sum(p.tokens for p in prompts)
+    coverage.chunks = len(prompts)
+    return ReviewInput(pull, listed, prompts, coverage, profile)
+
+
+async def _tree_listing(paths: list[str], changed: list[str], budget: int, count: Count,
+                        all_paths: Awaitable[int]) -> tuple[str, int, int]:
+    return await asyncio.to_thread(packing.tree_listing, paths, changed, budget, count, await all_paths)
+
+
+async def _prompt(ctx: Context, router: ModelRouter, pull: PullInfo, tree_text: str, tree: tuple[int, int],
+                  pieces: Sequence[Piece], part: str, others: str, label: str) -> Prompt:
+    """One prompt, counted as the router will count it: chat format and JSON instructions included."""
+    messages = _messages(ctx, pull, tree_text, tree, pieces, part, others)
+    sized = structured.with_instructions(messages, ReviewReply, native=False)
+    return Prompt(messages, await asyncio.to_thread(router.count_tokens, sized), label, tuple(pieces))
+
+
+async def _whole(shape: Shape, diffs: list[Piece], extras: list[Piece], room: int, coverage: Coverage) -> list[Prompt] | None:
+    """The one prompt of the whole change; context files (lowest priority first) shed while its
+    count is over the room. None when the diff alone is over."""
+    extras = list(extras)
+    shed = 0
+    while True:
+        prompt = await shape(diffs + extras, "", "", "")
+        if prompt.tokens <= room or not extras:
+            break
+        excess = prompt.tokens - room
+        while extras and excess > 0:
+            excess -= extras.pop().tokens
+            shed += 1
+    if shed:
+        coverage.left_out.append(f"{packing.plural(shed, 'more context file')}: the prompt, counted, was over its estimate")
+    return [prompt] if prompt.tokens <= room else None
+
+
+async def _chunked(shape: Shape, files: Sequence[ChangedFile], diffs: Sequence[Piece], usable: int, room: int,
+                   count: Count) -> list[Prompt]:
+    """Chunks of the diff, each prompt counted; a chunk over its room is cut in two."""
+    pieces: list[Piece] = []
+    for f, piece in zip(files, diffs):
+        if not piece.exact and piece.tokens > usable // 2:  # near the size of a chunk: know it exactly
+            piece = replace(piece, tokens=await asyncio.to_thread(count, piece.text), exact=True)
+        pieces += await asyncio.to_thread(split_piece, f, usable, count) if piece.tokens > usable else [piece]
+    chunks = packing.chunk_pieces(pieces, usable)
+    while True:
+        n = len(chunks)
+        prompts = list(await asyncio.gather(*(
+            shape(chunk, f"part {i} of {n}" if n > 1 else "",
+                  f"The other parts cover the rest of the {len(files):,} changed files." if n > 1 else "",
+                  f"Part {i} of {n} ({packing.summarise_paths(_paths(chunk), 2)})" if n > 1 else "")
+            for i, chunk in enumerate(chunks, 1))))
+        over = [i for i, p in enumerate(prompts) if p.tokens > room and len(chunks[i]) > 1]
+        if not over:
+            return prompts
+        for i in reversed(over):
+            half = len(chunks[i]) // 2
+            chunks[i : i + 1] = [chunks[i][:half], chunks[i][half:]]
+
+
+def _paths(chunk: Sequence[Piece]) -> list[str]:
+    seen: dict[str, None] = {}
+    for p in chunk:
+        seen.setdefault(p.path, None)
+    return list(seen)
+
+
+def note_listing(coverage: Coverage, listed: FileList, files: Sequence[ChangedFile], tree: RepoTree, shown: int) -> None:
+    if listed.not_listed:
+        coverage.left_out.append(
+            f"{packing.plural(listed.not_listed, 'changed file')}: GitHub's files API lists at most "
+            f"{MAX_LISTED_FILES:,} files of a pull request, so these were not seen")
+    no_patch = [f.path for f in files if f.patch is None and f.status != "renamed"]
+    if no_patch:
+        coverage.left_out.append(
+            f"the diff of {packing.plural(len(no_patch), 'file')} (binary, or too large for GitHub to show): "
+            + packing.summarise_paths(no_patch))
+    if tree.truncated:
+        coverage.left_out.append("part of the repository tree: GitHub truncated the listing of this large repository")
+    if shown < len(tree.files):
+        coverage.left_out.append(
+            f"{len(tree.files) - shown:,} of {len(tree.files):,} paths of the repository tree, to keep room for the change")

@@ -1,0 +1,177 @@
+"""The ledger: every model call and every job, in SQLite in the data directory.
+
+It answers the budget check (spend this month per repository), ``/cost`` and the metrics. One
+connection guarded by a lock: writes are small and rare next to a model call. With workers on
+several machines (``REDIS_URL``), this month's spend is also kept in Redis
+(``bot.store.spend_redis``), and the budget check and ``/cost`` read it from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store.spend_redis import RedisSpend
+
+log = logging.getLogger("model_routing.ledger")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    repo TEXT NOT NULL,
+    job TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    model TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    tokens_in INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    latency_s REAL NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_repo_at ON calls (repo, at);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    repo TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    latency_s REAL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Call:
+    repo: str
+    job: str
+    phase: str
+    profile: str
+    model: str
+    reason: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_s: float
+    outcome: str  # "ok", "error", "skipped"
+    error: str | None = None
+
+
+def month_start(now: float | None = None) -> float:
+    dt = datetime.fromtimestamp(now if now is not None else time.time(), tz=timezone.utc)
+    return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+class Ledger:
+    def __init__(self, path: Path | str, shared: RedisSpend | None = None) -> None:
+        self.path = Path(path)
+        self.shared = shared
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    @classmethod
+    def in_dir(cls, data_dir: Path | str, redis_url: str | None = None) -> Ledger:
+        shared = None
+        if redis_url:
+            from bot.store.spend_redis import RedisSpend
+
+            shared = RedisSpend(redis_url)
+        return cls(Path(data_dir) / "ledger.sqlite3", shared)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        if self.shared is not None:
+            self.shared.close()
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def record_call(self, call: Call, at: float | None = None) -> None:
+        at = at if at is not None else time.time()
+        self._run(
+            "INSERT INTO calls (at, repo, job, phase, profile, model, reason, tokens_in, tokens_out,"
+            " cost_usd, latency_s, outcome, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                at, call.repo, call.job, call.phase, call.profile,
+                call.model, call.reason, call.tokens_in, call.tokens_out, call.cost_usd,
+                call.latency_s, call.outcome, call.error,
+            ),
+        )
+        if self.shared is not None:
+            try:
+                self.shared.add(call, at)
+            except Exception:  # noqa: BLE001 - the call is paid for and in this ledger: go on
+                log.exception("could not add a %s call's cost to the shared monthly spend", call.repo)
+
+    def calls(self, job: str | None = None) -> list[Call]:
+        sql = ("SELECT repo, job, phase, profile, model, reason, tokens_in, tokens_out, cost_usd,"
+               " latency_s, outcome, error FROM calls")
+        rows = self._run(sql + " WHERE job = ? ORDER BY id", (job,)) if job else self._run(sql + " ORDER BY id")
+        return [Call(*row) for row in rows]
+
+    def spend(self, repo: str, since: float | None = None) -> float:
+        if self.shared is not None and since is None:
+            return self.shared.month_total(repo, time.time())
+        since = month_start() if since is None else since
+        rows = self._run("SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE repo = ? AND at >= ?", (repo, since))
+        return float(rows[0][0])
+
+    def job_spend(self, job: str) -> float:
+        return float(self._run("SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE job = ?", (job,))[0][0])
+
+    def cost_by_phase_model(self, repo: str, since: float | None = None) -> list[dict[str, Any]]:
+        """This month's calls, tokens and cost by phase and model (``since`` another start: this
+        machine's ledger only)."""
+        if self.shared is not None and since in (None, month_start()):
+            return self.shared.by_phase_model(repo, time.time())
+        since = month_start() if since is None else since
+        rows = self._run(
+            "SELECT phase, model, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) FROM calls"
+            " WHERE repo = ? AND at >= ? GROUP BY phase, model ORDER BY SUM(cost_usd) DESC",
+            (repo, since),
+        )
+        keys = ("phase", "model", "calls", "tokens_in", "tokens_out", "cost_usd")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def start_job(self, job: str, repo: str, phase: str, target: str) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO jobs (id, at, repo, phase, target, outcome) VALUES (?,?,?,?,?,?)",
+            (job, time.time(), repo, phase, target, "running"),
+        )
+
+    def finish_job(self, job: str, outcome: str, detail: str | None = None, latency_s: float | None = None) -> None:
+        self._run("UPDATE jobs SET outcome = ?, detail = ?, latency_s = ? WHERE id = ?", (outcome, detail, latency_s, job))
+
+    def job(self, job: str) -> dict[str, Any] | None:
+        rows = self._run("SELECT id, repo, phase, target, outcome, detail FROM jobs WHERE id = ?", (job,))
+        keys = ("id", "repo", "phase", "target", "outcome", "detail")
+        return dict(zip(keys, rows[0])) if rows else None
+
+    def totals(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Aggregates for /metrics."""
+        return {
+            "calls": self._run(
+                "SELECT profile, model, outcome, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd)"
+                " FROM calls GROUP BY profile, model, outcome"
+            ),
+            "jobs": self._run("SELECT phase, outcome, COUNT(*), SUM(latency_s) FROM jobs GROUP BY phase, outcome"),
+        }

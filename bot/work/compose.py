@@ -1,0 +1,28 @@
+"""Builds the process-wide services once at start-up, for every way the bot runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import Config, load_operator_config
+from bot.dispatch.dispatcher import Dispatcher
+from bot.github.clients import GitHubClients, RetryPolicy
+from bot.store.holds import Holds
+from bot.store.ledger import Ledger
+from bot.settings import Settings
+
+
+def build_dispatcher(
+    settings: Settings,
+    config: Config | None = None,
+    retry: RetryPolicy | None = None,
+    data_dir: Path | None = None,
+    holds: Holds | None = None,
+) -> Dispatcher:
+    """``holds``: the server passes its delivery store, shared by every worker; the Action and
+    replay run one delivery per process and keep theirs in memory."""
+    from handlers import router  # the composed handlers; imports no model library
+
+    config = config if config is not None else load_operator_config(settings.config_path)
+    ledger = Ledger.in_dir(data_dir or settings.data_dir, settings.redis_url)
+    return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry), holds)

@@ -12,16 +12,16 @@ command (its own or another bot's), load a remote image (a model tricked into wr
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bot.markdown import code_flags
 
 if TYPE_CHECKING:
     from bot.config import Config
-    from bot.dispatch.context import Context
 
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 4  # shorter configured "secrets" would redact ordinary words
@@ -63,9 +63,6 @@ _LINK_DEFINITION = re.compile(r"^ {0,3}\[(?!\^)[^\]\n]+\]:[^\n]*(?:\n[ \t]+(?:\"
 # and its link. Only a tag GitHub would render counts: a name, then attributes, then ">".
 _TAG_ATTRIBUTES = re.compile(r"<(?P<tag>[a-zA-Z][a-zA-Z0-9-]*)(?P<attrs>\s[^<>`]*?)(?P<end>/?)>")
 _HREF = re.compile(r"""\shref\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
-# CommonMark fences: 0-3 spaces, then 3+ backticks (info string without backticks) or tildes.
-# Detection errs towards "prose": text wrongly taken for code would keep a live mention.
-_FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}(?=[^`]*$)|~{3,})")
 _CODE_SPAN = re.compile(r"(?<![`\\])(?P<ticks>`+)(?!`).*?(?<!`)(?P=ticks)(?!`)")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
@@ -92,11 +89,6 @@ def _strip_hidden_elements(text: str) -> str:
     return text
 
 
-def _closes(fence: str, line: str) -> bool:
-    """Whether ``line`` closes a code block opened by ``fence`` (same character, at least as long)."""
-    return re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*", line) is not None
-
-
 def _bare_tag(match: re.Match[str]) -> str:
     href = _HREF.search(match.group("attrs"))
     return f"<{match.group('tag')}{href.group(0) if href else ''}{match.group('end')}>"
@@ -115,13 +107,7 @@ def _strip_attributes(text: str) -> str:
     """Attributes of HTML tags in prose removed; fenced code and code spans left as written
     (an HTML snippet in a bug report is visible text)."""
     blocks: list[tuple[bool, list[str]]] = []  # (is prose, lines)
-    fence: str | None = None
-    for line in text.split("\n"):
-        code = fence is not None
-        if fence is None and (opened := _FENCE_OPEN.match(line)):
-            fence, code = opened.group("fence"), True
-        elif fence is not None and _closes(fence, line):
-            fence = None
+    for line, code in code_flags(text.split("\n")):
         if blocks and blocks[-1][0] == (not code):
             blocks[-1][1].append(line)
         else:
@@ -148,22 +134,6 @@ def clean_untrusted(text: str | None) -> str:
     text = _LINK_DEFINITION.sub("", text)
     text = _TRAILING_SPACE.sub("", text)
     return _BLANK_RUNS.sub("\n\n", text).strip("\n")
-
-
-async def writer_comments(ctx: Context, comments: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The comments written by people with write, maintain or admin permission, in order.
-
-    Permissions are looked up once per login (Context caches them for the job), all at once.
-    The bot's own comments are never a person's: they are left out without a lookup (GitHub
-    would answer "none" or 404 for the bot, at the cost of a round trip on every phase)."""
-    from bot.github.comments import is_bot_author  # bot.github.comments renders templates: import on use
-
-    comments = list(comments)
-    people = [c for c in comments if not is_bot_author(ctx, c)]
-    logins = sorted({str((c.get("user") or {}).get("login") or "") for c in people} - {""})
-    allowed = await asyncio.gather(*(ctx.can_write(login) for login in logins))
-    writers = {login for login, ok in zip(logins, allowed) if ok}
-    return [c for c in people if (c.get("user") or {}).get("login") in writers]
 
 
 # --- neutralising output ------------------------------------------------------------------
@@ -261,18 +231,4 @@ def neutralise(text: str, secrets: Iterable[str] = ()) -> str:
     otherwise left exactly as written, so a suggested change keeps its ``@decorator`` and GitHub
     notifies nobody for a mention inside code anyway."""
     text = _BIDI_CONTROLS.sub("", redact(text, secrets))
-    out: list[str] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        if fence is not None:
-            out.append(line)
-            if _closes(fence, line):
-                fence = None
-            continue
-        opened = _FENCE_OPEN.match(line)
-        if opened:
-            fence = opened.group("fence")
-            out.append(line)
-            continue
-        out.append(_neutralise_prose(line))
-    return "\n".join(out)
+    return "\n".join(line if code else _neutralise_prose(line) for line, code in code_flags(text.split("\n")))

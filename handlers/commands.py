@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from bot.dispatch.slash import NO_MODEL_NOTE, Command, CommandTable, reply, reply_help
-from bot.github.comments import footer
+from bot.dispatch.slash import Command, CommandTable, reply, reply_help
+from bot.llm.footer import NO_MODEL_NOTE, footer
 from bot.store.ledger import month_start
 from bot.templates import render
 

@@ -20,7 +20,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.dispatch.slash import Command, CommandTable
-from bot.github.comments import footer, marker, own_comment, upsert_comment
+from bot.github.comments import marker, own_comment, upsert_comment
+from bot.llm.footer import footer
 from bot.config import ConfigError
 from bot.answers.edit_guards import Refusal, screen
 from bot.answers.edits import Change
@@ -35,7 +36,7 @@ from bot.github.gitdata import (
 )
 from bot.prompts.edit_attempts import Attempts, plan_and_apply
 from bot.prompts.implement_prompt import FirstReads, ImplementInput, first_reads, gather, messages
-from bot.github.issue_reads import started
+from bot.aio import started
 from bot.dispatch.router import Router
 from bot.safety import neutralise, secret_values
 from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
@@ -80,7 +81,7 @@ def _secrets(ctx: Context) -> list[str]:
 
 async def _status(ctx: Context, number: int, existing: dict[str, Any] | None, text: str) -> dict[str, Any]:
     """The one status comment of this phase on the issue, created or edited."""
-    return await upsert_comment(ctx, number, marker(PHASE, issue=number), neutralise(text, _secrets(ctx)), existing)
+    return await upsert_comment(ctx.session, number, marker(PHASE, issue=number), neutralise(text, _secrets(ctx)), existing)
 
 
 async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[FirstReads] | None = None) -> None:
@@ -91,8 +92,8 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
         first = await (reads if reads is not None else first_reads(ctx, number))
         context = first.context
         comments = context.issue.raw_comments
-        status = own_comment(ctx, comments, marker(PHASE, issue=number))
-        spec_comment = own_comment(ctx, comments, marker("spec", issue=number))
+        status = own_comment(ctx.session, comments, marker(PHASE, issue=number))
+        spec_comment = own_comment(ctx.session, comments, marker("spec", issue=number))
         spec, problem = _read_spec(ctx, spec_comment)
         if spec is None:
             await _no_spec(ctx, number, status, problem, result)
@@ -102,7 +103,7 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
         spec_url = str((spec_comment or {}).get("html_url") or "")
         async with started(gather(ctx, first, spec, spec_url)) as files:
             head = first.branch_head
-            if head is not None and f"{TRAILER}: {number}" not in await commit_message(ctx, head):
+            if head is not None and f"{TRAILER}: {number}" not in await commit_message(ctx.session, head):
                 await _fail(ctx, number, status, result, [],
                             f"The branch `{branch}` has commits that the bot did not write.",
                             f"Nothing was overwritten. Merge or move that work elsewhere and delete `{branch}`, "
@@ -120,7 +121,7 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
                 items=found.base.items,
                 contents=found.contents,
                 shown=found.shown,
-                read=lambda paths: read_files(ctx, found.base, paths, ctx.config.limits.fetch_concurrency),
+                read=lambda paths: read_files(ctx.session, found.base, paths, ctx.config.limits.fetch_concurrency),
                 on_result=result.add_model,
             )
         except (ModelError, ConfigError) as exc:
@@ -244,14 +245,14 @@ async def _write(
     default = first.context.repo.default_branch
     branch = branch_for(number)
     try:
-        sha = await write_commit(ctx, found.base, screened.allowed, message, limits.fetch_concurrency)
+        sha = await write_commit(ctx.session, found.base, screened.allowed, message, limits.fetch_concurrency)
     except BaseMoved as exc:
         what = f"The default branch `{default}` moved while the bot was reading it."
         await _fail(ctx, number, status, result, [str(exc)], what,
                     "Nothing was written. Approve again to build on its new head.", attempts)
         return
     # the branch and its pull request as read at the start: no second look unless GitHub objects
-    moved = await point_branch(ctx, branch, sha, default, first.branch_head, known=True)
+    moved = await point_branch(ctx.session, branch, sha, default, first.branch_head, known=True)
     body = render(
         "comments/implement_pr.md.j2",
         mark=marker("implement-pr", issue=number),
@@ -267,7 +268,7 @@ async def _write(
         branch=branch,
         footer=foot,
     )
-    pull, how = await upsert_draft_pull(ctx, branch, default, title, neutralise(body, secrets), first.pull, listed=True)
+    pull, how = await upsert_draft_pull(ctx.session, branch, default, title, neutralise(body, secrets), first.pull, listed=True)
     pull_number = pull.get("number")
     if status is not None:  # an earlier notice (no spec, failure) must not outlive the success
         done = render("comments/implement_done.md.j2", issue=number, pull=pull_number, how=how, footer=foot)

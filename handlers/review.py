@@ -16,10 +16,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.dispatch.slash import Command, CommandTable, reply
-from bot.github.comments import footer, marker, upsert_comment
+from bot.github.comments import marker, upsert_comment
+from bot.llm.footer import footer
 from bot.config import Config, ConfigError
 from bot.answers.findings import ReviewReply, merge_replies
-from bot.github.pull_reads import PullInfo, bounded, pull_info, read_pull
+from bot.aio import bounded
+from bot.github.pull_reads import PullInfo, pull_info, read_pull
 from bot.store.holds import held
 from bot.github.reviews import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
 from bot.dispatch.router import Router
@@ -57,7 +59,7 @@ async def on_pull_request(ctx: Context) -> None:
     data = ctx.event.payload.get("pull_request") or {}
     pull = pull_info(data)
     if "changed_files" not in data:  # webhooks carry the sizes; a hand-made payload may not
-        pull = await read_pull(ctx, pull.number)
+        pull = await read_pull(ctx.session, pull.number)
     if pull.draft:
         ctx.log.info("review: #%s is a draft; reviewed when it is ready", pull.number)
         return
@@ -95,7 +97,7 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
     async with ctx.job(PHASE, f"#{number}") as result:
         reading = _start_reading(ctx, number)
         try:
-            pull, reviews = await asyncio.gather(read_pull(ctx, number), bot_reviews(ctx, number))
+            pull, reviews = await asyncio.gather(read_pull(ctx.session, number), bot_reviews(ctx.session, number))
             if not _may_review(ctx, pull, reviews, result):
                 return
             # The reviews were listed before the hold is taken, and that is enough: a delivery
@@ -112,7 +114,7 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
                     await _report_failure(ctx, pull, exc, result)
                     return
                 body, comments = _review_body(ctx, inp, merged, models, trigger)
-                written = await post_review(ctx, number, pull.head_sha, body, comments)
+                written = await post_review(ctx.session, number, pull.head_sha, body, comments)
                 if not ctx.dry_run:  # a dry run wrote nothing a later delivery could repeat
                     hold.keep()
         finally:
@@ -144,7 +146,7 @@ def _start_reading(ctx: Context, number: int) -> Reading | None:
 
 
 def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], result: JobResult) -> bool:
-    existing = review_for(ctx, reviews, pull.number, pull.head_sha)
+    existing = review_for(ctx.session, reviews, pull.number, pull.head_sha)
     if existing is not None:
         result.outcome, result.detail = "skipped", f"already reviewed at {pull.head_sha[:7]}"
         result.url = str(existing.get("html_url") or "")
@@ -217,7 +219,7 @@ async def _report_failure(ctx: Context, pull: PullInfo, exc: Exception, result: 
     mark = marker("review-failed", pr=pull.number)
     body = render("comments/review_failed.md.j2", mark=mark, sha=pull.head_sha, what=what,
                   detail=str(exc).replace("```", "'''")[:DETAIL_CHARS], fix=fix)
-    written = await upsert_comment(ctx, pull.number, mark, neutralise(body, secret_values(ctx.config)))
+    written = await upsert_comment(ctx.session, pull.number, mark, neutralise(body, secret_values(ctx.config)))
     result.outcome, result.detail = "failed", f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
     result.url = str(written.get("html_url") or "")
     ctx.log.warning("review: #%s failed: %s", pull.number, result.detail)

@@ -14,9 +14,10 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from bot.dispatch.slash import Command, CommandTable
-from bot.github.comments import footer, marker, own_comment, upsert_comment
+from bot.github.comments import marker, own_comment, upsert_comment
+from bot.llm.footer import footer
 from bot.config import ConfigError
-from bot.github.issue_reads import IssueContext, issue_context
+from bot.github.issue_reads import IssueReads, read_issue
 from bot.dispatch.router import Router
 from bot.dispatch.triggers import on_label
 from bot.safety import neutralise, redact, secret_values
@@ -41,7 +42,7 @@ VISIBLE_REVISION_RE = re.compile(r"\*\*Revision (\d+)\*\*")
 @router.register("issues", action="labeled")
 async def on_design_label(ctx: Context) -> None:
     # the context is read while the labeler's permission is checked, and dropped if it says no
-    await on_label(ctx, ctx.config.triggers.design_labels, PHASE, lambda n: issue_context(ctx, n),
+    await on_label(ctx, ctx.config.triggers.design_labels, PHASE, lambda n: read_issue(ctx.session, n, branch_hint=ctx.branch_hint),
                    lambda n, label, reads: write_spec(ctx, n, trigger=f"label `{label}`", reads=reads))
 
 
@@ -57,15 +58,15 @@ async def spec_command(ctx: Context, cmd: Command) -> None:
     await write_spec(ctx, number, trigger="`/spec`")
 
 
-async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[IssueContext] | None = None) -> None:
+async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[IssueReads] | None = None) -> None:
     """Read the context (or take the reads already started), ask the model, and post or edit
     the one spec comment."""
     from bot.llm.model_router import ModelError  # imports no model library; only a call does
 
     mark = marker(PHASE, issue=number)
     async with ctx.job(PHASE, f"#{number}") as result:
-        context = await (reads if reads is not None else issue_context(ctx, number))
-        existing = own_comment(ctx, context.issue.raw_comments, mark)  # no second listing
+        context = await (reads if reads is not None else read_issue(ctx.session, number, branch_hint=ctx.branch_hint))
+        existing = own_comment(ctx.session, context.issue.raw_comments, mark)  # no second listing
         previous = _previous_spec(ctx, existing)
         if previous and ctx.event.delivery_id and previous.delivery == ctx.event.delivery_id:
             result.outcome, result.detail = "skipped", f"revision {previous.revision} already written by this delivery"
@@ -79,13 +80,13 @@ async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[I
             return
         revision = (previous.revision if previous else _visible_revision(existing)) + 1
         body = _spec_body(ctx, number, mark, revision, model, trigger)
-        written = await upsert_comment(ctx, number, mark, body, existing=existing or {})  # {}: looked, none
+        written = await upsert_comment(ctx.session, number, mark, body, existing=existing or {})  # {}: looked, none
         result.url = str(written.get("html_url") or "")
         result.detail = f"revision {revision}"
         ctx.log.info("spec: revision %d for #%s by %s", revision, number, model.model)
 
 
-async def _ask_model(ctx: Context, context: IssueContext, previous: EmbeddedSpec | None, result: JobResult) -> ModelResult:
+async def _ask_model(ctx: Context, context: IssueReads, previous: EmbeddedSpec | None, result: JobResult) -> ModelResult:
     messages = [
         {"role": "system", "content": render("prompts/spec_system.md.j2", repo=context.repo)},
         {
@@ -216,7 +217,7 @@ async def _report_failure(
         footer="" if kept else footer([], note=note),
     ).strip()
     body = neutralise(f"{mark}\n{notice}\n\n---\n\n{kept}" if kept else f"{mark}\n{notice}\n", secret_values(ctx.config))
-    written = await upsert_comment(ctx, number, mark, body, existing=existing or {})  # {}: looked, none
+    written = await upsert_comment(ctx.session, number, mark, body, existing=existing or {})  # {}: looked, none
     result.outcome = "failed"
     result.detail = f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
     result.url = str(written.get("html_url") or "")

@@ -18,7 +18,8 @@ import pytest
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.exception import RequestFailed
 
-from bot.github.clients import GitHubClients, paginate
+from bot.github.clients import GitHubClients
+from bot.github.rest import paginate
 from bot.settings import Settings
 from tests.conftest import FAST_RETRY
 from tests.fakes.fixtures import openapi_path, require

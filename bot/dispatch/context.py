@@ -1,32 +1,27 @@
-"""One Context per delivery: the event, the GitHub client, the merged config, the model router,
-the logger and dry_run. Handlers receive it and nothing else; there is no global state."""
+"""One Context per delivery: the event, the GitHub session, the merged config, the model
+routers, the ledger, the logger and dry_run. Handlers receive it and nothing else; there is no
+global state. GitHub reads and writes take ``ctx.session``, not the Context."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-
 from bot.config import Config, ConfigError
-from bot.dispatch.events import Event
-from bot.github.clients import http_status
-from bot.store.holds import Holds
-from bot.store.ledger import Ledger
-from bot.settings import Settings
-from bot.github.writes import Writes
 
 if TYPE_CHECKING:
-    from githubkit import GitHub
-
+    from bot.dispatch.events import Event
+    from bot.github.session import Session
     from bot.llm.model_router import ModelResult, ModelRouter
+    from bot.settings import Settings
+    from bot.store.holds import Holds
+    from bot.store.ledger import Ledger
 
-WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
-ROLES = frozenset({"admin", "maintain", "write", "triage", "read", "none"})
+DETAIL_CHARS = 2_000  # of an error, in a job's detail and in the comment that reports it
 
 
 @dataclass
@@ -51,12 +46,28 @@ class JobResult:
         self.tokens_out += result.tokens_out
         self.cost_usd += result.cost_usd
 
+    def link(self, written: Mapping[str, Any] | None) -> None:
+        """Point the result at what the job wrote (its ``html_url``)."""
+        self.url = str((written or {}).get("html_url") or "")
+
+    def skip(self, detail: str, written: Mapping[str, Any] | None = None) -> None:
+        self.outcome, self.detail = "skipped", detail
+        if written is not None:
+            self.link(written)
+
+    def fail(self, detail: str | BaseException, written: Mapping[str, Any] | None = None) -> None:
+        """The job did not do its work; ``written`` is the comment that says so."""
+        if isinstance(detail, BaseException):
+            detail = f"{type(detail).__name__}: {detail}"
+        self.outcome, self.detail = "failed", detail[:DETAIL_CHARS]
+        if written is not None:
+            self.link(written)
+
 
 @dataclass
 class Context:
     event: Event
-    gh: GitHub[Any]
-    writes: Writes
+    session: Session
     config: Config
     settings: Settings
     ledger: Ledger
@@ -66,21 +77,21 @@ class Context:
     config_error: str | None = None  # the repository's config was invalid: say so, use the operator's
     results: list[JobResult] = field(default_factory=list)
     _models: dict[str, ModelRouter] = field(default_factory=dict)
-    _permissions: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
     @property
     def repo(self) -> str:
-        if not self.event.repo:
-            raise ValueError(f"event {self.event.key} names no repository")
-        return self.event.repo
+        return self.session.repo
 
     @property
-    def owner(self) -> str:
-        return self.repo.split("/", 1)[0]
+    def branch_hint(self) -> str | None:
+        """The default branch as the event names it: reads can start on it at once (it is
+        read again only if the repository's answer names another)."""
+        repository = self.event.payload.get("repository")
+        branch = repository.get("default_branch") if isinstance(repository, dict) else None
+        return branch if isinstance(branch, str) and branch else None
 
-    @property
-    def name(self) -> str:
-        return self.repo.split("/", 1)[1]
+    async def can_write(self, login: str | None) -> bool:
+        return await self.session.can_write(login)
 
     def job_id(self, phase: str, target: str) -> str:
         return f"{self.event.delivery_id or 'local'}:{phase}:{target}"
@@ -94,44 +105,6 @@ class Context:
 
             self._models[job] = ModelRouter(self.config, self.ledger, repo=self.repo, job=job, phase=phase)
         return self._models[job]
-
-    async def permission(self, login: str) -> str:
-        """The user's permission on this repository (cached for the job): admin, maintain,
-        write, triage, read or none.
-
-        The cache holds the lookup itself, so callers asking at the same time (the labeler's
-        check and the context reads started alongside it) share one request. A caller that is
-        cancelled (reads dropped because the labeler cannot write) does not cancel it for the
-        others; a failed lookup is not cached, so the next caller asks again."""
-        lookup = self._permissions.get(login)
-        if lookup is None:
-            lookup = asyncio.ensure_future(self._lookup_permission(login))
-            lookup.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
-            self._permissions[login] = lookup
-        try:
-            return await asyncio.shield(lookup)
-        except Exception:
-            if self._permissions.get(login) is lookup and lookup.done():
-                del self._permissions[login]
-            raise
-
-    async def _lookup_permission(self, login: str) -> str:
-        try:
-            resp = await self.gh.arequest("GET", f"/repos/{self.repo}/collaborators/{login}/permission")
-            data = resp.json()
-            role = data.get("role_name") or ""
-            if role not in ROLES:
-                # a custom repository role: GitHub reports the base role it extends as
-                # the legacy ``permission`` (admin, write, read or none)
-                role = data.get("permission") or "none"
-        except Exception as exc:
-            if http_status(exc) != 404:
-                raise
-            role = "none"
-        return str(role)
-
-    async def can_write(self, login: str | None) -> bool:
-        return bool(login) and await self.permission(str(login)) in WRITE_PERMISSIONS
 
     @asynccontextmanager
     async def job(self, phase: str, target: str) -> AsyncIterator[JobResult]:

@@ -6,7 +6,6 @@ replay read a payload file. From an ``Event`` on, everything runs through ``Disp
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,9 @@ from typing import Any
 from bot.config import Config, ConfigError, merge, parse_repo_config
 from bot.dispatch.context import Context, JobResult
 from bot.dispatch.events import Event
-from bot.github.clients import GitHubClients, http_status
+from bot.github.clients import GitHubClients
+from bot.github.rest import decoded_content, http_status
+from bot.github.session import Session
 from bot.store.holds import Holds, LocalHolds
 from bot.store.ledger import Ledger
 from bot.dispatch.router import Router
@@ -78,10 +79,11 @@ class Dispatcher:
             config, error = await self._repo_config(gh, event.repo)
             if error:
                 logger.warning("invalid repository config: %s", error)
+            session = Session(gh, event.repo, Writes(gh, dry_run=dry_run, emit=emit), logger,
+                              fetch_limit=config.limits.fetch_concurrency, bot_login=self.settings.bot_login)
             ctx = Context(
                 event=event,
-                gh=gh,
-                writes=Writes(gh, dry_run=dry_run, emit=emit),
+                session=session,
                 config=config,
                 settings=self.settings,
                 ledger=self.ledger,
@@ -93,7 +95,7 @@ class Dispatcher:
             for handler in handlers:
                 logger.info("%s -> %s", event.key, handler.__qualname__)
                 await handler(ctx)
-        return Outcome(True, "", ctx.results, ctx.writes.planned)
+        return Outcome(True, "", ctx.results, ctx.session.writes.planned)
 
     async def _repo_config(self, gh: Any, repo: str) -> tuple[Config, str | None]:
         """The operator's config with the repository's (default branch) laid over it."""
@@ -107,7 +109,7 @@ class Dispatcher:
         if not isinstance(data, dict) or data.get("type") != "file":
             return self.config, f"{REPO_CONFIG_PATH} is not a file"
         try:
-            text = base64.b64decode(data.get("content") or "").decode("utf-8")
+            text = (decoded_content(data) or b"").decode("utf-8")
             return merge(self.config, parse_repo_config(text, REPO_CONFIG_PATH)), None
         except UnicodeDecodeError:
             return self.config, f"{REPO_CONFIG_PATH} is not UTF-8 text"

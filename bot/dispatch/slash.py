@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.github.comments import footer, marker, upsert_comment
+from bot.github.comments import marker, upsert_comment
+from bot.llm.footer import NO_MODEL_NOTE, footer
 from bot.dispatch.router import Router
+from bot.markdown import code_flags
 from bot.safety import clean_untrusted, neutralise, secret_values
 from bot.templates import render
 
@@ -31,8 +33,6 @@ Where = Literal["issue", "pr"]
 CommandHandler = Callable[["Context", "Command"], Awaitable[None]]
 
 _COMMAND_LINE = re.compile(r"^ {0,3}/(?P<name>[A-Za-z][A-Za-z0-9_-]*)(?=\s|$)(?P<rest>.*)$")
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
-NO_MODEL_NOTE = "No model was called for this reply."
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,8 @@ def parse_commands(body: str | None) -> list[Command]:
     """The commands of a comment, in order, each once. Hidden text (HTML comments, invisible
     characters) is removed first, so a command nobody can see on GitHub never runs."""
     commands: list[Command] = []
-    fence: str | None = None
-    for line in clean_untrusted(body).split("\n"):
-        if fence is not None:
-            if re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*", line):
-                fence = None
-            continue
-        opened = _FENCE.match(line)
-        if opened:
-            fence = opened.group("fence")
+    for line, code in code_flags(clean_untrusted(body).split("\n")):
+        if code:
             continue
         match = _COMMAND_LINE.match(line)
         if not match:
@@ -153,7 +146,7 @@ async def reply(ctx: Context, kind: str, body: str) -> dict[str, Any]:
     if number is None:
         raise ValueError(f"{ctx.event.key} names no issue or pull request to reply on")
     text = neutralise(body, secret_values(ctx.config))
-    return await upsert_comment(ctx, number, marker(kind, comment=comment_id), text)
+    return await upsert_comment(ctx.session, number, marker(kind, comment=comment_id), text)
 
 
 async def reply_help(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.github.issue_reads import started
+from bot.aio import started
 
 if TYPE_CHECKING:
     from bot.dispatch.context import Context

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bot.answers.edits import TreeItem
-from bot.github.clients import get_json, get_json_or_none
+from bot.github.rest import get_json, get_json_or_none
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import Context
+    from bot.github.session import Session
 
 
 class BaseMoved(RuntimeError):
@@ -70,32 +70,32 @@ def _named_tree(items: dict[str, TreeItem], truncated: bool) -> str:
         return ""
 
 
-async def read_base(ctx: Context, branch: str) -> BaseSnapshot | None:
+async def read_base(session: Session, branch: str) -> BaseSnapshot | None:
     """Head commit and recursive tree listing of ``branch``, read concurrently; None when the
     branch does not exist."""
     ref, listing = await asyncio.gather(
-        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/ref/heads/{quote(branch)}"),
-        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/trees/{quote(branch)}", {"recursive": "1"}),
+        get_json_or_none(session.gh, f"/repos/{session.repo}/git/ref/heads/{quote(branch)}"),
+        get_json_or_none(session.gh, f"/repos/{session.repo}/git/trees/{quote(branch)}", {"recursive": "1"}),
     )
     if not isinstance(ref, dict) or not ref.get("object"):
         return None
     head = str(ref["object"]["sha"])
     if not isinstance(listing, dict):  # a name the trees endpoint did not resolve: by the head
-        listing = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/trees/{head}", {"recursive": "1"})
+        listing = await get_json(session.gh, f"/repos/{session.repo}/git/trees/{head}", {"recursive": "1"})
     items, truncated = _items(listing), bool(listing.get("truncated"))
     return BaseSnapshot(branch, head, _named_tree(items, truncated), items, truncated)
 
 
-async def confirm_base(ctx: Context, base: BaseSnapshot) -> BaseSnapshot:
+async def confirm_base(session: Session, base: BaseSnapshot) -> BaseSnapshot:
     """``base``, its tree SHA the one its head commit names. When that is not the SHA computed
     from the listing, the tree is listed again by it and must have exactly the same entries:
     then only the name was missing or spelt differently, and the snapshot holds; otherwise the
     branch moved between the two reads and ``BaseMoved`` is raised."""
-    commit = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/commits/{base.head_sha}")
+    commit = await get_json(session.gh, f"/repos/{session.repo}/git/commits/{base.head_sha}")
     tree_sha = str(commit["tree"]["sha"])
     if tree_sha == base.tree_sha:
         return base
-    again = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/trees/{tree_sha}", {"recursive": "1"})
+    again = await get_json(session.gh, f"/repos/{session.repo}/git/trees/{tree_sha}", {"recursive": "1"})
     if _items(again) != base.items:
         raise BaseMoved(f"`{base.branch}` moved while it was read: its head {base.head_sha[:12]} "
                         f"has tree {tree_sha[:12]}, not the one listed")

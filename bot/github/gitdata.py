@@ -2,7 +2,7 @@
 (small text files inline, others as blobs) and a commit on top of it, point the bot's own branch
 at the commit, open or edit its draft pull request.
 
-Every write goes through ``ctx.writes`` (dry-run prints it). Nothing here can write the default
+Every write goes through ``session.writes`` (dry-run prints it). Nothing here can write the default
 branch: ``point_branch`` only accepts the bot's own ``model-routing/`` branches. The branch is the
 bot's alone, so moving it is a forced update, and the pull request is found by its head so a
 second approval edits it instead of opening another.
@@ -15,16 +15,17 @@ front, and the writes use what was read, reading again only if GitHub says it ch
 from __future__ import annotations
 
 import asyncio
-import base64
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from bot.aio import bounded
 from bot.answers.edits import Change
 from bot.github.git_base import BaseSnapshot, confirm_base
-from bot.github.clients import get_json, get_json_or_none, http_status
+from bot.github.rest import decoded_content, get_json, get_json_or_none, http_status
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import Context
+    from bot.github.session import Session
 
 BRANCH_PREFIX = "model-routing/"
 INLINE_MAX_BYTES = 100_000  # per file sent as tree content: small enough for one request
@@ -39,22 +40,20 @@ def branch_for(issue: int) -> str:
     return f"{BRANCH_PREFIX}issue-{issue}"
 
 
-async def read_files(ctx: Context, base: BaseSnapshot, paths: list[str], concurrency: int) -> dict[str, bytes]:
+async def read_files(session: Session, base: BaseSnapshot, paths: list[str], concurrency: int) -> dict[str, bytes]:
     """The content of each existing file, by blob SHA (so it is the head's content even if the
     branch moves meanwhile), ``concurrency`` reads at a time."""
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(path: str) -> tuple[str, bytes | None]:
         item = base.items.get(path)
         if item is None or item.type != "blob" or not item.sha:
             return path, None
-        async with gate:
-            data = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/blobs/{item.sha}")
-        if data.get("encoding") == "base64":
-            return path, base64.b64decode(data.get("content") or "")
-        return path, str(data.get("content") or "").encode()
+        content = decoded_content(await get_json(session.gh, f"/repos/{session.repo}/git/blobs/{item.sha}"))
+        if content is None:  # never taken for an empty file: the model would rewrite it blind
+            raise ValueError(f"GitHub's answer for the blob of {path} is not valid base64")
+        return path, content
 
-    found = await asyncio.gather(*(one(p) for p in dict.fromkeys(paths)))
+    found = await bounded(concurrency, [partial(one, p) for p in dict.fromkeys(paths)])
     return {path: content for path, content in found if content is not None}
 
 
@@ -70,13 +69,12 @@ def _inline(change: Change) -> bool:
 
 
 async def write_commit(
-    ctx: Context, base: BaseSnapshot, changes: list[Change], message: str, concurrency: int
+    session: Session, base: BaseSnapshot, changes: list[Change], message: str, concurrency: int
 ) -> str:
     """One tree over the base tree (small text inline, other contents as blobs first, deletions
     as ``sha: null``) and one commit whose parent is the base head. Returns the commit SHA.
     The base's head and tree are confirmed against each other while the tree is written (a
     tree nothing points at is harmless); ``BaseMoved`` stops it before the commit."""
-    gate = asyncio.Semaphore(concurrency)
     inline_left = INLINE_MAX_TOTAL
 
     async def entry(change: Change, inline: bool) -> dict[str, Any]:
@@ -85,10 +83,9 @@ async def write_commit(
             return {**item, "sha": None}
         if inline:
             return {**item, "content": change.content}
-        async with gate:
-            made = await ctx.writes.request(
-                "POST", f"/repos/{ctx.repo}/git/blobs", {"content": change.content, "encoding": "utf-8"}
-            )
+        made = await session.writes.request(
+            "POST", f"/repos/{session.repo}/git/blobs", {"content": change.content, "encoding": "utf-8"}
+        )
         return {**item, "sha": made["sha"]}
 
     plan: list[tuple[Change, bool]] = []
@@ -96,31 +93,31 @@ async def write_commit(
         inline = _inline(change) and change.size <= inline_left
         inline_left -= change.size if inline else 0
         plan.append((change, inline))
-    entries = list(await asyncio.gather(*(entry(c, inline) for c, inline in plan)))
+    entries = await bounded(concurrency, [partial(entry, c, inline) for c, inline in plan])
     if not base.tree_sha:  # the listing could not name its tree: ask the head commit first
-        base = await confirm_base(ctx, base)
-        tree = await _tree(ctx, base.tree_sha, entries)
+        base = await confirm_base(session, base)
+        tree = await _tree(session, base.tree_sha, entries)
     else:  # the pair is confirmed while the tree is written; nothing points at the tree yet
         made, confirmed = await asyncio.gather(
-            _tree(ctx, base.tree_sha, entries), confirm_base(ctx, base), return_exceptions=True
+            _tree(session, base.tree_sha, entries), confirm_base(session, base), return_exceptions=True
         )
         if isinstance(confirmed, BaseException):
             raise confirmed
         if confirmed.tree_sha != base.tree_sha:  # same entries, another name: write it on that
-            base, made = confirmed, await _tree(ctx, confirmed.tree_sha, entries)
+            base, made = confirmed, await _tree(session, confirmed.tree_sha, entries)
         if isinstance(made, BaseException):
             raise made
         tree = made
-    commit = await ctx.writes.request(
+    commit = await session.writes.request(
         "POST",
-        f"/repos/{ctx.repo}/git/commits",
+        f"/repos/{session.repo}/git/commits",
         {"message": message, "tree": tree["sha"], "parents": [base.head_sha]},
     )
     return str(commit["sha"])
 
 
-async def _tree(ctx: Context, base_tree: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return await ctx.writes.request("POST", f"/repos/{ctx.repo}/git/trees", {"base_tree": base_tree, "tree": entries})
+async def _tree(session: Session, base_tree: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return await session.writes.request("POST", f"/repos/{session.repo}/git/trees", {"base_tree": base_tree, "tree": entries})
 
 
 def _guard(branch: str, default_branch: str) -> None:
@@ -128,46 +125,46 @@ def _guard(branch: str, default_branch: str) -> None:
         raise BranchGuardError(f"refusing to write branch {branch!r}: only the bot's own {BRANCH_PREFIX}* branches")
 
 
-async def branch_head(ctx: Context, branch: str) -> str | None:
-    ref = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/ref/heads/{quote(branch)}")
+async def branch_head(session: Session, branch: str) -> str | None:
+    ref = await get_json_or_none(session.gh, f"/repos/{session.repo}/git/ref/heads/{quote(branch)}")
     return str(ref["object"]["sha"]) if isinstance(ref, dict) and ref.get("object") else None
 
 
-async def commit_message(ctx: Context, sha: str) -> str:
-    data = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/commits/{sha}")
+async def commit_message(session: Session, sha: str) -> str:
+    data = await get_json_or_none(session.gh, f"/repos/{session.repo}/git/commits/{sha}")
     return str((data or {}).get("message") or "")
 
 
 async def point_branch(
-    ctx: Context, branch: str, sha: str, default_branch: str, head: str | None = None, *, known: bool = False
+    session: Session, branch: str, sha: str, default_branch: str, head: str | None = None, *, known: bool = False
 ) -> str:
     """Create the bot's branch at ``sha``, or force-move it there. Returns "created" or "moved".
     ``known``: ``head`` is the branch's head as read earlier in the job (None: no branch), so no
     read is needed; if GitHub says that changed meanwhile, the branch is read and written again."""
     _guard(branch, default_branch)
     if not known:
-        head = await branch_head(ctx, branch)
+        head = await branch_head(session, branch)
     try:
-        return await _point(ctx, branch, sha, exists=head is not None)
+        return await _point(session, branch, sha, exists=head is not None)
     except Exception as exc:
         if not known or http_status(exc) != 422:
             raise
-    return await _point(ctx, branch, sha, exists=await branch_head(ctx, branch) is not None)
+    return await _point(session, branch, sha, exists=await branch_head(session, branch) is not None)
 
 
-async def _point(ctx: Context, branch: str, sha: str, *, exists: bool) -> str:
+async def _point(session: Session, branch: str, sha: str, *, exists: bool) -> str:
     if not exists:
-        await ctx.writes.request("POST", f"/repos/{ctx.repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha})
+        await session.writes.request("POST", f"/repos/{session.repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha})
         return "created"
-    await ctx.writes.request(
-        "PATCH", f"/repos/{ctx.repo}/git/refs/heads/{quote(branch)}", {"sha": sha, "force": True}
+    await session.writes.request(
+        "PATCH", f"/repos/{session.repo}/git/refs/heads/{quote(branch)}", {"sha": sha, "force": True}
     )
     return "moved"
 
 
-async def open_pull(ctx: Context, branch: str) -> dict[str, Any] | None:
+async def open_pull(session: Session, branch: str) -> dict[str, Any] | None:
     """The open pull request whose head is the bot's branch in this repository."""
-    pulls = await get_json(ctx.gh, f"/repos/{ctx.repo}/pulls", {"head": f"{ctx.owner}:{branch}", "state": "open"})
+    pulls = await get_json(session.gh, f"/repos/{session.repo}/pulls", {"head": f"{session.owner}:{branch}", "state": "open"})
     for pull in pulls if isinstance(pulls, list) else []:
         if (pull.get("head") or {}).get("ref") == branch:
             return dict(pull)
@@ -175,7 +172,7 @@ async def open_pull(ctx: Context, branch: str) -> dict[str, Any] | None:
 
 
 async def upsert_draft_pull(
-    ctx: Context, branch: str, base_branch: str, title: str, body: str,
+    session: Session, branch: str, base_branch: str, title: str, body: str,
     existing: dict[str, Any] | None = None, *, listed: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """Edit the open pull request from ``branch``, or open it as a draft. (pull, "opened"|"updated").
@@ -184,24 +181,24 @@ async def upsert_draft_pull(
     opened since (GitHub refuses a second) is found and edited."""
     _guard(branch, base_branch)
     if not listed:
-        existing = await open_pull(ctx, branch)
+        existing = await open_pull(session, branch)
     if existing is not None:
-        pull = await _edit_pull(ctx, existing, title, body)
+        pull = await _edit_pull(session, existing, title, body)
         if pull.get("dry_run") or pull.get("state", "open") == "open":
             return (existing if pull.get("dry_run") else pull), "updated"
     try:
-        pull = await ctx.writes.request(
+        pull = await session.writes.request(
             "POST",
-            f"/repos/{ctx.repo}/pulls",
+            f"/repos/{session.repo}/pulls",
             {"title": title, "head": branch, "base": base_branch, "body": body, "draft": True},
         )
     except Exception as exc:
-        again = await open_pull(ctx, branch) if listed and http_status(exc) == 422 else None
+        again = await open_pull(session, branch) if listed and http_status(exc) == 422 else None
         if again is None:
             raise
-        return await _edit_pull(ctx, again, title, body), "updated"
+        return await _edit_pull(session, again, title, body), "updated"
     return pull, "opened"
 
 
-async def _edit_pull(ctx: Context, pull: dict[str, Any], title: str, body: str) -> dict[str, Any]:
-    return await ctx.writes.request("PATCH", f"/repos/{ctx.repo}/pulls/{pull['number']}", {"title": title, "body": body})
+async def _edit_pull(session: Session, pull: dict[str, Any], title: str, body: str) -> dict[str, Any]:
+    return await session.writes.request("PATCH", f"/repos/{session.repo}/pulls/{pull['number']}", {"title": title, "body": body})

@@ -4,7 +4,7 @@ The spec and implement phases both need the repository's description, default br
 tree, README head and contribution rules, and the issue with its writers' comments. Every read
 that does not depend on another runs in one ``asyncio.gather``, so the whole context costs one
 round trip, and a second only for the permissions of commenters other than the bot, whatever
-its size. ``started`` lets a handler begin these reads while it still checks the labeler's
+its size. ``bot.aio.started`` lets a handler begin these reads while it still checks the labeler's
 permission.
 
 Everything from GitHub that a person wrote is untrusted: it is passed through
@@ -14,19 +14,14 @@ Everything from GitHub that a person wrote is untrusted: it is passed through
 from __future__ import annotations
 
 import asyncio
-import base64
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from bot.github.clients import get_json, get_json_or_none, paginate
-from bot.safety import clean_untrusted, writer_comments
+from bot.github.rest import decoded_content, get_json, get_json_or_none, paginate
+from bot.safety import clean_untrusted
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import Context
-
-T = TypeVar("T")
+    from bot.github.session import Session
 
 README_CHARS = 4_000  # the head of a README says what the project is; the rest is detail
 CONTRIBUTING_CHARS = 8_000
@@ -75,7 +70,7 @@ class IssueThread:
 
 
 @dataclass(frozen=True)
-class IssueContext:
+class IssueReads:
     repo: RepoInfo
     issue: IssueThread
 
@@ -94,17 +89,8 @@ def clean(text: str | None, limit: int = TEXT_CHARS) -> str:
 
 
 
-def _decode_content(data: Any) -> str:
-    if not isinstance(data, dict) or data.get("encoding", "base64") != "base64":
-        return ""
-    try:
-        return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
-    except ValueError:
-        return ""
-
-
-async def _tree(ctx: Context, branch: str) -> list[TreeEntry]:
-    data = await get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/git/trees/{branch}")
+async def _tree(session: Session, branch: str) -> list[TreeEntry]:
+    data = await get_json_or_none(session.gh, f"/repos/{session.repo}/git/trees/{branch}")
     kinds = {"blob": "file", "tree": "dir", "commit": "submodule"}
     entries = (data or {}).get("tree") or []
     return [
@@ -114,39 +100,37 @@ async def _tree(ctx: Context, branch: str) -> list[TreeEntry]:
     ]
 
 
-async def _contributing(ctx: Context) -> tuple[str, str]:
-    found = await asyncio.gather(*(get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
+async def _contributing(session: Session) -> tuple[str, str]:
+    found = await asyncio.gather(*(get_json_or_none(session.gh, f"/repos/{session.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
     for path, data in zip(CONTRIBUTING_PATHS, found):
         if isinstance(data, dict) and data.get("type") == "file":
-            return path, clean(_decode_content(data), CONTRIBUTING_CHARS)
+            return path, clean(_text(data), CONTRIBUTING_CHARS)
     return "", ""
 
 
-def payload_branch(ctx: Context) -> str | None:
-    """The event already names the default branch; using it lets the tree read run concurrently."""
-    repository = ctx.event.payload.get("repository")
-    branch = repository.get("default_branch") if isinstance(repository, dict) else None
-    return branch if isinstance(branch, str) and branch else None
+def _text(data: Any) -> str:
+    return (decoded_content(data) or b"").decode("utf-8", errors="replace")
 
 
-async def repo_info(ctx: Context, *, contributing: bool = False, tree: bool = True) -> RepoInfo:
+async def repo_info(session: Session, *, branch_hint: str | None = None, contributing: bool = False,
+                    tree: bool = True) -> RepoInfo:
     """Description, default branch, top-level tree and README head (and, when asked, the
     contribution rules) of the event's repository, read concurrently. ``tree=False`` for a phase
     that lists the whole tree itself (implement reads it recursively): no second read."""
-    hint = payload_branch(ctx)
+    hint = branch_hint
     reads: list[Any] = [
-        get_json(ctx.gh, f"/repos/{ctx.repo}"),
-        get_json_or_none(ctx.gh, f"/repos/{ctx.repo}/readme"),
-        _tree(ctx, hint) if hint and tree else asyncio.sleep(0, []),
-        _contributing(ctx) if contributing else asyncio.sleep(0, ("", "")),
+        get_json(session.gh, f"/repos/{session.repo}"),
+        get_json_or_none(session.gh, f"/repos/{session.repo}/readme"),
+        _tree(session, hint) if hint and tree else asyncio.sleep(0, []),
+        _contributing(session) if contributing else asyncio.sleep(0, ("", "")),
     ]
     meta, readme, top_level, (rules_path, rules) = await asyncio.gather(*reads)
     branch = str(meta.get("default_branch") or hint or "main")
     if tree and branch != hint:  # the payload had no branch, or it was renamed since: read the right tree
-        top_level = await _tree(ctx, branch)
-    readme_text, truncated = _clip(clean_untrusted(_decode_content(readme)), README_CHARS)
+        top_level = await _tree(session, branch)
+    readme_text, truncated = _clip(clean_untrusted(_text(readme)), README_CHARS)
     return RepoInfo(
-        full_name=str(meta.get("full_name") or ctx.repo),
+        full_name=str(meta.get("full_name") or session.repo),
         description=clean(meta.get("description"), 1_000),
         default_branch=branch,
         tree=top_level,
@@ -157,17 +141,17 @@ async def repo_info(ctx: Context, *, contributing: bool = False, tree: bool = Tr
     )
 
 
-async def issue_thread(ctx: Context, number: int) -> IssueThread:
+async def issue_thread(session: Session, number: int) -> IssueThread:
     """The issue (read now, not from the payload, which may be stale by the time a queued job
     runs) and the comments of users who can write, all cleaned."""
 
     async def comments_and_writers() -> tuple[list[Any], list[dict[str, Any]]]:
         # the commenters' permissions are asked as soon as the comments arrive, not after the issue
-        comments = await paginate(ctx.gh, f"/repos/{ctx.repo}/issues/{number}/comments")
-        return comments, await writer_comments(ctx, comments)
+        comments = await paginate(session.gh, f"/repos/{session.repo}/issues/{number}/comments")
+        return comments, await session.writer_comments(comments)
 
     issue, (comments, trusted) = await asyncio.gather(
-        get_json(ctx.gh, f"/repos/{ctx.repo}/issues/{number}"), comments_and_writers()
+        get_json(session.gh, f"/repos/{session.repo}/issues/{number}"), comments_and_writers()
     )
     return IssueThread(
         number=number,
@@ -189,21 +173,8 @@ async def issue_thread(ctx: Context, number: int) -> IssueThread:
     )
 
 
-async def issue_context(ctx: Context, number: int, *, contributing: bool = False, tree: bool = True) -> IssueContext:
+async def read_issue(session: Session, number: int, *, branch_hint: str | None = None, contributing: bool = False,
+                     tree: bool = True) -> IssueReads:
     """``repo_info`` and ``issue_thread`` together, concurrently."""
-    repo, issue = await asyncio.gather(repo_info(ctx, contributing=contributing, tree=tree), issue_thread(ctx, number))
-    return IssueContext(repo=repo, issue=issue)
-
-
-@asynccontextmanager
-async def started(reads: Awaitable[T] | None) -> AsyncIterator[asyncio.Future[T] | None]:
-    """``reads`` running from now on, so they overlap whatever the block checks first (the
-    labeler's permission). A block that leaves without awaiting them cancels them and drops
-    their results and errors: nothing read for a user who may not trigger the job is used."""
-    task = asyncio.ensure_future(reads) if reads is not None else None
-    try:
-        yield task
-    finally:
-        if task is not None:
-            task.cancel()  # a no-op once done
-            await asyncio.gather(task, return_exceptions=True)  # retrieved: never "never retrieved"
+    repo, issue = await asyncio.gather(repo_info(session, branch_hint=branch_hint, contributing=contributing, tree=tree), issue_thread(session, number))
+    return IssueReads(repo=repo, issue=issue)

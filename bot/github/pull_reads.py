@@ -17,23 +17,22 @@ The reads are shaped for very large pull requests (3,000 files, 300,000 changed 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.github.clients import get_json
+from bot.aio import bounded
+from bot.github.diffmap import HUNK_HEADER
+from bot.github.rest import decoded_content, get_json
 from bot.github.issue_reads import clean
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import Context
+    from bot.github.session import Session
 
 MAX_LISTED_FILES = 3000  # GitHub's limit for the files API
 PER_PAGE = 100
-HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 T = TypeVar("T")
 
 
@@ -88,9 +87,9 @@ def pull_info(data: dict[str, Any]) -> PullInfo:
     )
 
 
-async def read_pull(ctx: Context, number: int) -> PullInfo:
+async def read_pull(session: Session, number: int) -> PullInfo:
     """The pull request now (a queued job may run after another push than its event's)."""
-    return pull_info(await get_json(ctx.gh, f"/repos/{ctx.repo}/pulls/{number}"))
+    return pull_info(await get_json(session.gh, f"/repos/{session.repo}/pulls/{number}"))
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ def shown_size(patch: str) -> int | None:
     expect, total, last_new = 1, 0, False
     for raw in patch.split("\n"):
         first = raw[:1]
-        if first == "@" and (match := HUNK.match(raw)):
+        if first == "@" and (match := HUNK_HEADER.match(raw)):
             if int(match.group(1)) != expect:
                 return None
             last_new = False
@@ -154,33 +153,22 @@ def _changed_file(item: dict[str, Any]) -> ChangedFile:
     )
 
 
-async def bounded(limit: int, jobs: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Run the jobs with at most ``limit`` in flight; results in the jobs' order."""
-    gate = asyncio.Semaphore(max(1, limit))
-
-    async def run(job: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await job()
-
-    return list(await asyncio.gather(*(run(job) for job in jobs)))
-
-
-async def list_files(ctx: Context, pull: PullInfo,
+async def list_files(session: Session, pull: PullInfo,
                      on_page: Callable[[int, list[ChangedFile]], None] | None = None) -> FileList:
     """Every changed file GitHub lists, in its order (by path). ``on_page`` sees each page's
     number and files as soon as it arrives, so work on them overlaps the other pages' round trips."""
-    path = f"/repos/{ctx.repo}/pulls/{pull.number}/files"
+    path = f"/repos/{session.repo}/pulls/{pull.number}/files"
     expected = min(max(pull.changed_files, 1), MAX_LISTED_FILES)
     pages = -(-expected // PER_PAGE)
 
     async def page(n: int) -> tuple[list[ChangedFile], bool]:
-        resp = await ctx.gh.arequest("GET", path, params={"per_page": PER_PAGE, "page": n})
+        resp = await session.gh.arequest("GET", path, params={"per_page": PER_PAGE, "page": n})
         files = [_changed_file(i) for i in resp.json() or [] if isinstance(i, dict)]
         if on_page is not None:
             on_page(n, files)
         return files, 'rel="next"' in resp.headers.get("link", "")
 
-    found = await bounded(ctx.config.limits.fetch_concurrency, [partial(page, n) for n in range(1, pages + 1)])
+    found = await bounded(session.fetch_limit, [partial(page, n) for n in range(1, pages + 1)])
     requests = pages
     files = [f for chunk, _ in found for f in chunk]  # the pages' own objects: on_page's work stays on them
     more = found[-1][1] if found else False
@@ -211,9 +199,9 @@ class RepoTree:
         return cls(files, truncated, {f.path: f for f in files})
 
 
-async def read_tree(ctx: Context, ref: str) -> RepoTree:
+async def read_tree(session: Session, ref: str) -> RepoTree:
     """Every file at ``ref`` (a commit SHA or branch), in one recursive read."""
-    data = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/trees/{ref}", {"recursive": "1"})
+    data = await get_json(session.gh, f"/repos/{session.repo}/git/trees/{ref}", {"recursive": "1"})
     files = [
         TreeFile(str(e.get("path") or ""), str(e.get("sha") or ""), _int(e.get("size")))
         for e in (data or {}).get("tree") or []
@@ -232,22 +220,16 @@ def decode_text(raw: bytes) -> str | None:
         return None
 
 
-async def read_blob(ctx: Context, sha: str) -> bytes:
-    data = await get_json(ctx.gh, f"/repos/{ctx.repo}/git/blobs/{sha}")
-    if not isinstance(data, dict) or data.get("encoding") != "base64":
-        return str((data or {}).get("content") or "").encode()
-    try:
-        return base64.b64decode(str(data.get("content") or ""))
-    except (binascii.Error, ValueError):
-        return b""
+async def read_blob(session: Session, sha: str) -> bytes:
+    return decoded_content(await get_json(session.gh, f"/repos/{session.repo}/git/blobs/{sha}")) or b""
 
 
-async def read_texts(ctx: Context, wanted: list[tuple[str, str]]) -> dict[str, str | None]:
+async def read_texts(session: Session, wanted: list[tuple[str, str]]) -> dict[str, str | None]:
     """path -> text (None when binary) for (path, blob SHA) pairs, with bounded concurrency.
     A fork's head blobs are readable from the base repository: GitHub keeps ``refs/pull/N/head``."""
 
     async def one(sha: str) -> str | None:
-        return decode_text(await read_blob(ctx, sha))
+        return decode_text(await read_blob(session, sha))
 
-    texts = await bounded(ctx.config.limits.fetch_concurrency, [partial(one, sha) for _, sha in wanted])
+    texts = await bounded(session.fetch_limit, [partial(one, sha) for _, sha in wanted])
     return {path: text for (path, _), text in zip(wanted, texts)}

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from bot.github.comments import marker, own_comment
 from bot.github.diffmap import DiffMap
 from bot.answers.findings import Finding
-from bot.github.clients import http_status, paginate
+from bot.github.rest import http_status, paginate
 from bot.safety import neutralise
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import Context
+    from bot.github.session import Session
 
 KIND = "review"
 MAX_INLINE = 50  # more inline comments than this bury the pull request; the rest go in the body
@@ -34,15 +34,15 @@ def review_marker(number: int, sha: str) -> str:
     return marker(KIND, pr=number, sha=sha)
 
 
-async def bot_reviews(ctx: Context, number: int) -> list[dict[str, Any]]:
+async def bot_reviews(session: Session, number: int) -> list[dict[str, Any]]:
     """Every review of the pull request (the bot's own are picked out by ``review_for``)."""
-    found = await paginate(ctx.gh, f"/repos/{ctx.repo}/pulls/{number}/reviews")
+    found = await paginate(session.gh, f"/repos/{session.repo}/pulls/{number}/reviews")
     return [r for r in found if isinstance(r, dict)]
 
 
-def review_for(ctx: Context, reviews: Sequence[dict[str, Any]], number: int, sha: str) -> dict[str, Any] | None:
+def review_for(session: Session, reviews: Sequence[dict[str, Any]], number: int, sha: str) -> dict[str, Any] | None:
     """The bot's review of this head SHA among ``reviews``, if it already wrote one."""
-    return own_comment(ctx, reviews, review_marker(number, sha))  # the comments' rule: marker first
+    return own_comment(session, reviews, review_marker(number, sha))  # the comments' rule: marker first
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,18 @@ def fit(items: Sequence[str], room: int) -> tuple[list[str], int]:
     return kept, len(items) - len(kept)
 
 
-async def post_review(ctx: Context, number: int, sha: str, body: str, comments: list[dict[str, Any]]) -> dict[str, Any]:
+async def post_review(session: Session, number: int, sha: str, body: str, comments: list[dict[str, Any]]) -> dict[str, Any]:
     """POST the review (event COMMENT, pinned to the reviewed SHA). Should GitHub still refuse
     an inline comment (the diff changed under it), post once more with none inline."""
-    path = f"/repos/{ctx.repo}/pulls/{number}/reviews"
+    path = f"/repos/{session.repo}/pulls/{number}/reviews"
     payload = {"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments}
     try:
-        return await ctx.writes.request("POST", path, payload)
+        return await session.writes.request("POST", path, payload)
     except Exception as exc:
         if http_status(exc) != 422 or not comments:
             raise
-        ctx.log.warning("review: GitHub refused the inline comments (%s); posting them in the body", exc)
+        session.log.warning("review: GitHub refused the inline comments (%s); posting them in the body", exc)
         listed = "\n".join(f"- `{c['path']}` line {c['line']}: {c['body']}" for c in comments)
         extra = f"\n\n**Comments GitHub would not place inline:**\n{listed}"
         fallback = body + extra if len(body) + len(extra) <= BODY_LIMIT else body
-        return await ctx.writes.request("POST", path, {**payload, "body": fallback, "comments": []})
+        return await session.writes.request("POST", path, {**payload, "body": fallback, "comments": []})

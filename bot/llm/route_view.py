@@ -17,7 +17,7 @@ from typing import Any
 from bot.llm import catalog
 
 from bot.llm import plan as modelplan
-from bot.github.comments import footer
+from bot.llm.footer import footer
 from bot.config import PHASES, Config, ConfigError, load_operator_config
 from bot.settings import Settings, SettingsError
 from bot.templates import render

@@ -56,23 +56,18 @@ def _messages(ctx: Context, thread: IssueThread, question: str, asker: str, ref:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def _default_branch(ctx: Context) -> str:
-    repository = ctx.event.payload.get("repository") or {}
-    return str(repository.get("default_branch") or "HEAD")
-
-
 async def assemble_ask(ctx: Context, number: int, question: str, asker: str, router: ModelRouter) -> AskInput:
     count: Count = router.count_tokens
     reserve = ctx.config.limits.output_reserve_tokens
     is_pull = ctx.event.is_pull_request
     pull = None
     if is_pull:
-        thread, pull = await asyncio.gather(issue_thread(ctx, number), read_pull(ctx, number))
+        thread, pull = await asyncio.gather(issue_thread(ctx.session, number), read_pull(ctx.session, number))
         ref = pull.head_sha
-        (listed, diffs), tree = await asyncio.gather(listed_pieces(ctx, pull, count), read_tree(ctx, ref))
+        (listed, diffs), tree = await asyncio.gather(listed_pieces(ctx, pull, count), read_tree(ctx.session, ref))
     else:
-        ref = _default_branch(ctx)
-        thread, tree = await asyncio.gather(issue_thread(ctx, number), read_tree(ctx, ref))
+        ref = ctx.branch_hint or "HEAD"
+        thread, tree = await asyncio.gather(issue_thread(ctx.session, number), read_tree(ctx.session, ref))
         listed, diffs = FileList([]), []
     files = listed.files
     labels = tuple(thread.labels)

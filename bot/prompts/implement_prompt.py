@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bot.answers.edits import WHOLE_FILE_MAX_BYTES, TreeItem, decoded, normalise_path
 from bot.github.git_base import BaseSnapshot, read_base
 from bot.github.gitdata import branch_for, branch_head, open_pull, read_files
-from bot.github.issue_reads import IssueContext, issue_context, payload_branch
+from bot.github.issue_reads import IssueReads, read_issue
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs")
 class ImplementInput:
     """Everything the prompt is built from, and the file contents applying a plan needs."""
 
-    context: IssueContext
+    context: IssueReads
     spec: EmbeddedSpec
     spec_url: str
     base: BaseSnapshot
@@ -139,7 +139,7 @@ def named_paths(spec: EmbeddedSpec) -> list[str]:
 class FirstReads:
     """What the phase reads before anything else, all in one concurrent wave."""
 
-    context: IssueContext  # the repository, the issue and its comments (the spec is among them)
+    context: IssueReads  # the repository, the issue and its comments (the spec is among them)
     base: BaseSnapshot | None  # the default branch's head and tree (None: an empty repository)
     branch_head: str | None  # the bot's branch ``model-routing/issue-N`` (None: not there yet)
     pull: dict[str, Any] | None  # its open pull request, if any
@@ -148,17 +148,17 @@ class FirstReads:
 async def first_reads(ctx: Context, number: int) -> FirstReads:
     """The issue context, the default branch (named by the event; read again only if it was
     renamed since), the bot's branch and its open pull request, concurrently."""
-    hint = payload_branch(ctx)
+    hint = ctx.branch_hint
     branch = branch_for(number)
     context, base, head, pull = await asyncio.gather(
-        issue_context(ctx, number, contributing=True, tree=False),  # the base's listing is the tree
-        read_base(ctx, hint) if hint else asyncio.sleep(0, None),
-        branch_head(ctx, branch),
-        open_pull(ctx, branch),
+        read_issue(ctx.session, number, contributing=True, tree=False, branch_hint=ctx.branch_hint),  # the base's listing is the tree
+        read_base(ctx.session, hint) if hint else asyncio.sleep(0, None),
+        branch_head(ctx.session, branch),
+        open_pull(ctx.session, branch),
     )
     default = context.repo.default_branch
     if hint != default:  # the event named none, or a branch since renamed
-        base = await read_base(ctx, default)
+        base = await read_base(ctx.session, default)
     return FirstReads(context, base, head, pull)
 
 
@@ -171,9 +171,9 @@ async def gather(ctx: Context, first: FirstReads, spec: EmbeddedSpec, spec_url: 
     concurrency = ctx.config.limits.fetch_concurrency
     named = [p for p in named_paths(spec) if _is_file(base.items, p)]
     tests = [t for p in named for t in _tests_for(p, base.items)[:MAX_RELATED_PER_FILE]]
-    contents = await read_files(ctx, base, named + tests, concurrency)
+    contents = await read_files(ctx.session, base, named + tests, concurrency)
     related = related_paths(named, base.items, contents)
-    contents.update(await read_files(ctx, base, [p for p in related if p not in contents], concurrency))
+    contents.update(await read_files(ctx.session, base, [p for p in related if p not in contents], concurrency))
     found = ImplementInput(first.context, spec, spec_url, base, contents)
     total = 0
     for path in named + related:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from bot.github.pull_reads import HUNK as _HUNK
+from bot.github.diffmap import HUNK_HEADER
 
 Count = Callable[[str], int]
 Kind = Literal["diff", "head", "related"]
@@ -86,7 +86,7 @@ def numbered_patch(patch: str) -> str:
         first = raw[:1]
         if first == "-" or first == "\\":
             append(_REMOVED + raw)
-        elif first == "@" and (match := _HUNK.match(raw)):
+        elif first == "@" and (match := HUNK_HEADER.match(raw)):
             line = int(match.group(1))
             append(raw)
         else:

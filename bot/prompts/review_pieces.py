@@ -104,7 +104,7 @@ async def listed_pieces(ctx: Context, pull: PullInfo, count: Count,
         counting.append(asyncio.ensure_future(asyncio.to_thread(page_pieces, files, count, first, every, render_all)))
 
     try:
-        listed = await list_files(ctx, pull, on_page)
+        listed = await list_files(ctx.session, pull, on_page)
         by_path = {p.path: p for batch in await asyncio.gather(*counting) for p in batch}
     finally:
         for job in counting:
@@ -115,7 +115,7 @@ async def listed_pieces(ctx: Context, pull: PullInfo, count: Count,
 async def content_pieces(ctx: Context, count: Count, wanted: Sequence[tuple[str, TreeFile]]) -> tuple[list[Piece], int]:
     """Fetch and count (a sample of) (kind, file) contents; -> pieces in the given order,
     binaries skipped."""
-    texts = await read_texts(ctx, [(t.path, t.sha) for _, t in wanted])
+    texts = await read_texts(ctx.session, [(t.path, t.sha) for _, t in wanted])
     kept = [(kind, t.path, texts.get(t.path)) for kind, t in wanted]
     rendered = await asyncio.to_thread(
         lambda: [(kind, path, content_text(kind, path, text)) for kind, path, text in kept if text is not None])

@@ -103,7 +103,7 @@ def start(ctx: Context, pull: PullInfo, count: Count) -> Reading:
 
 
 def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple[FileList, list[Piece]]]) -> Reading:
-    tree = asyncio.ensure_future(read_tree(ctx, sha))
+    tree = asyncio.ensure_future(read_tree(ctx.session, sha))
 
     async def tree_tokens() -> int:
         paths = [t.path for t in (await tree).files]

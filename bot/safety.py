@@ -58,7 +58,8 @@ _HTML_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 # Link titles show only on hover.
 _LINK_TITLE = re.compile(r"(\]\(\s*<?[^\s)>]*>?)\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\))\s*\)")
 # A link reference definition renders as nothing, so "[//]: # (...)" is a popular comment.
-_LINK_DEFINITION = re.compile(r"^ {0,3}\[(?!\^)[^\]\n]+\]:[^\n]*(?:\n[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\))[ \t]*)?$", re.MULTILINE)
+_LINK_DEFINITION = re.compile(
+    r"^ {0,3}\[(?!\^)[^\]\n]+\]:[^\n]*(?:\n[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\))[ \t]*)?$", re.MULTILINE)
 # Attributes are never shown as text (a title only on hover); outside code a tag keeps its name
 # and its link. Only a tag GitHub would render counts: a name, then attributes, then ">".
 _TAG_ATTRIBUTES = re.compile(r"<(?P<tag>[a-zA-Z][a-zA-Z0-9-]*)(?P<attrs>\s[^<>`]*?)(?P<end>/?)>")
@@ -122,7 +123,7 @@ def clean_untrusted(text: str | None) -> str:
     if not text:
         return ""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
-    # NFKC folds look-alikes (full-width "／approve", ligatures, no-break spaces) to plain text.
+    # NFKC folds look-alikes (full-width slash before "approve", ligatures, no-break spaces) to plain text.
     text = unicodedata.normalize("NFKC", text)
     text = _strip_invisible(text)
     text = _HTML_COMMENT.sub("", text)

@@ -2,11 +2,10 @@
 place they meet. Importing this must stay cheap (no model library): the Action decides from
 ``router`` alone whether it has anything to do."""
 
-from bot.dispatch.slash import CommandTable, comment_router
 from bot.dispatch.router import Router
+from bot.dispatch.slash import CommandTable, comment_router
 from handlers import commands as basic
-from handlers import implement, spec
-from handlers import review
+from handlers import implement, review, spec
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(

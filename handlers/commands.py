@@ -5,7 +5,7 @@ Unknown commands get /help's reply from ``bot.dispatch.slash.comment_router`` it
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.dispatch.slash import Command, CommandTable, reply, reply_help
@@ -48,7 +48,7 @@ async def cost_command(ctx: Context, cmd: Command) -> None:
     body = render(
         "comments/cost.md.j2",
         repo=ctx.repo,
-        month=datetime.fromtimestamp(since, tz=timezone.utc).strftime("%B %Y"),
+        month=datetime.fromtimestamp(since, tz=UTC).strftime("%B %Y"),
         rows=rows,
         calls=sum(int(r["calls"] or 0) for r in rows),
         tokens_in=sum(int(r["tokens_in"] or 0) for r in rows),

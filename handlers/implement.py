@@ -19,12 +19,15 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
-from bot.dispatch.slash import Command, CommandTable
-from bot.github.comments import marker, own_comment, upsert_comment
-from bot.llm.footer import footer
-from bot.config import ConfigError
+from bot.aio import started
 from bot.answers.edit_guards import Refusal, screen
 from bot.answers.edits import Change
+from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
+from bot.config import ConfigError
+from bot.dispatch.router import Router
+from bot.dispatch.slash import Command, CommandTable
+from bot.dispatch.triggers import on_label
+from bot.github.comments import marker, own_comment, upsert_comment
 from bot.github.git_base import BaseMoved
 from bot.github.gitdata import (
     branch_for,
@@ -34,14 +37,11 @@ from bot.github.gitdata import (
     upsert_draft_pull,
     write_commit,
 )
+from bot.llm.footer import footer
 from bot.prompts.edit_attempts import Attempts, plan_and_apply
 from bot.prompts.implement_prompt import FirstReads, ImplementInput, first_reads, gather, messages
-from bot.aio import started
-from bot.dispatch.router import Router
 from bot.safety import neutralise, secret_values
-from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
 from bot.templates import render
-from bot.dispatch.triggers import on_label
 
 if TYPE_CHECKING:
     from bot.dispatch.context import Context, JobResult
@@ -230,7 +230,8 @@ async def _write(
         fix = ("Split the issue, or raise `limits.max_files_changed` / `limits.max_bytes_changed` in "
                "`.github/model-routing.yml`, then approve again." if screened.over_cap
                else "Revise the spec (`/spec`) so it asks for changes the bot may make, then approve again.")
-        text = render("comments/implement_refused.md.j2", issue=number, what=what, refused=_displayable(screened.refused), fix=fix, footer=foot)
+        text = render("comments/implement_refused.md.j2", issue=number, what=what,
+                      refused=_displayable(screened.refused), fix=fix, footer=foot)
         written = await _status(ctx, number, status, text)
         result.outcome, result.detail = "skipped", what
         result.url = str(written.get("html_url") or "")

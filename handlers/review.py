@@ -15,17 +15,17 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from bot.aio import bounded
+from bot.answers.findings import ReviewReply, merge_replies
+from bot.config import Config, ConfigError
+from bot.dispatch.router import Router
 from bot.dispatch.slash import Command, CommandTable, reply
 from bot.github.comments import marker, upsert_comment
-from bot.llm.footer import footer
-from bot.config import Config, ConfigError
-from bot.answers.findings import ReviewReply, merge_replies
-from bot.aio import bounded
 from bot.github.pull_reads import PullInfo, pull_info, read_pull
-from bot.store.holds import held
 from bot.github.reviews import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
-from bot.dispatch.router import Router
+from bot.llm.footer import footer
 from bot.safety import neutralise, secret_values
+from bot.store.holds import held
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -227,8 +227,8 @@ async def _report_failure(ctx: Context, pull: PullInfo, exc: Exception, result: 
 
 async def answer(ctx: Context, number: int, question: str, asker: str) -> None:
     """One reply comment answering the question from the ``ask`` phase's profile."""
-    from bot.prompts.ask_prompt import assemble_ask
     from bot.llm.model_router import ModelError
+    from bot.prompts.ask_prompt import assemble_ask
 
     async with ctx.job("ask", f"#{number}") as result:
         if not question:

@@ -13,15 +13,15 @@ import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from bot.dispatch.slash import Command, CommandTable
-from bot.github.comments import marker, own_comment, upsert_comment
-from bot.llm.footer import footer
-from bot.config import ConfigError
-from bot.github.issue_reads import IssueReads, read_issue
-from bot.dispatch.router import Router
-from bot.dispatch.triggers import on_label
-from bot.safety import neutralise, redact, secret_values
 from bot.answers.spec_doc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
+from bot.config import ConfigError
+from bot.dispatch.router import Router
+from bot.dispatch.slash import Command, CommandTable
+from bot.dispatch.triggers import on_label
+from bot.github.comments import marker, own_comment, upsert_comment
+from bot.github.issue_reads import IssueReads, read_issue
+from bot.llm.footer import footer
+from bot.safety import neutralise, redact, secret_values
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -41,8 +41,9 @@ VISIBLE_REVISION_RE = re.compile(r"\*\*Revision (\d+)\*\*")
 
 @router.register("issues", action="labeled")
 async def on_design_label(ctx: Context) -> None:
-    # the context is read while the labeler's permission is checked, and dropped if it says no
-    await on_label(ctx, ctx.config.triggers.design_labels, PHASE, lambda n: read_issue(ctx.session, n, branch_hint=ctx.branch_hint),
+    # the issue is read while the labeler's permission is checked, and dropped if it says no
+    await on_label(ctx, ctx.config.triggers.design_labels, PHASE,
+                   lambda n: read_issue(ctx.session, n, branch_hint=ctx.branch_hint),
                    lambda n, label, reads: write_spec(ctx, n, trigger=f"label `{label}`", reads=reads))
 
 
@@ -114,7 +115,8 @@ def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: Model
     secrets = secret_values(ctx.config)
     spec = _redacted(model.data, secrets)
     sections = neutralise(render("comments/spec_sections.md.j2", spec=_displayable(spec)), secrets).strip()
-    embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections, delivery=ctx.event.delivery_id), key=ctx.settings.webhook_secret)
+    embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections,
+                                  delivery=ctx.event.delivery_id), key=ctx.settings.webhook_secret)
     body = render(
         "comments/spec.md.j2",
         mark=mark,

@@ -17,14 +17,14 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bot.config import Config, ModelSpec  # noqa: E402
-from bot.dispatch.dispatcher import Dispatcher  # noqa: E402
-from bot.github.clients import RetryPolicy  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.fakes.fixtures import openapi_path, require  # noqa: E402
-from tests.fakes.github import ACTION_TOKEN, FakeGitHub  # noqa: E402
-from tests.fakes.llm import FakeLLM  # noqa: E402
-from tests.fakes.openapi import OpenAPI  # noqa: E402
+from bot.config import Config, ModelSpec
+from bot.dispatch.dispatcher import Dispatcher
+from bot.github.clients import RetryPolicy
+from bot.settings import Settings
+from tests.fakes.fixtures import openapi_path, require
+from tests.fakes.github import ACTION_TOKEN, FakeGitHub
+from tests.fakes.llm import FakeLLM
+from tests.fakes.openapi import OpenAPI
 
 # test model names: the fake LLM answers any name; windows and prices come from here
 TEST_MODELS: dict[str, list[dict[str, Any]]] = {

@@ -22,9 +22,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from bot.settings import Settings
 from bot.store.deliveries import Delivery
 from bot.store.deliveries_sqlite import SqliteDeliveryStore
-from bot.settings import Settings
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
 

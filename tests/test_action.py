@@ -314,14 +314,14 @@ def test_action_yml_passes_every_input_and_maps_every_output() -> None:
     run = next(s for s in steps if s.get("id") == "run")
     assert "model-routing\" action" in run["run"]
     for profile, var in action.PROFILE_ENV.items():
-        assert run["env"][var] == "${{ inputs.%s-models }}" % profile
+        assert run["env"][var] == f"${{{{ inputs.{profile}-models }}}}"
         assert f"{profile}-models" in spec["inputs"]
     assert run["env"]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
     assert spec["inputs"]["github-token"]["default"] == "${{ github.token }}"
     written = set(action.outputs(True, "ok"))
     assert set(spec["outputs"]) == written
     for name, out in spec["outputs"].items():
-        assert out["value"] == "${{ steps.run.outputs.%s }}" % name
+        assert out["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
 
 
 @pytest.mark.parametrize("dry_run, expected", [("true", ["action", "--dry-run"]), ("false", ["action"])])

@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_route_reads_the_operator_config_and_labels(capsys: pytest.CaptureFixtur
     code, out, _ = cli(capsys, "route", "--phase", "implement", "--labels", "bug,L2-exploratory", "--json")
     assert code == 0 and json.loads(out)["model"] == "openai/wide-a"
     assert "rule 1: label L2-exploratory" in json.loads(out)["reason"]
-    code, out, err = cli(capsys, "route", "--phase", "review", "--tokens", "5000000")
+    code, out, _ = cli(capsys, "route", "--phase", "review", "--tokens", "5000000")
     assert code == 1 and "no configured model can take 5,000,000 tokens" in out
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from bot.dispatch.slash import parse_commands
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
-from bot.store.ledger import Call, month_start
+from bot.dispatch.slash import parse_commands
 from bot.settings import Settings
+from bot.store.ledger import Call, month_start
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM
@@ -55,6 +55,9 @@ def test_arguments_are_split_with_shlex_and_the_question_kept_whole() -> None:
     ("~~~python\n/approve\n~~~\n/help", ["help"]),  # tilde fence
     ("````\n```\n/approve\n```\n````\n/help", ["help"]),  # a longer fence holds a shorter one
     ("```\n/approve\n", []),  # a fence never closed runs to the end
+    # a backtick "fence" whose info string holds a backtick is prose to GitHub (CommonMark), so
+    # the /approve people see below it runs; safety.neutralise reads the line the same way
+    ("```a`b\n/approve", ["approve"]),
     ("\uff0fhelp", ["help"]),  # a full-width slash shows as a slash: NFKC folds it
 ])
 def test_what_counts_as_a_command(body: str, expected: list[str]) -> None:
@@ -231,3 +234,13 @@ def test_route_names_each_phases_profile_and_model_without_a_model_call(
         assert phase in reply and model in reply
     assert llm.requests == []
     assert [(r.phase, r.outcome) for r in outcome.results] == [("route", "ok")]
+
+
+def test_the_command_parser_and_neutralise_agree_on_where_code_is() -> None:
+    """One fence scanner: a line both read as prose is a live command to the parser and a
+    neutralised one in the bot's own output, and a line inside code is neither."""
+    from bot.safety import neutralise
+
+    for body in ("```a`b\n/approve", "```\n/approve\n```", "~~~\n/approve", "   ```\n/approve\n   ```\n"):
+        live = bool(parse_commands(body))
+        assert live == ("`/approve`" in neutralise(body)), body

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.llm import catalog
 from bot.config import (
     DEFAULT_PROFILES,
     Config,
@@ -15,6 +14,7 @@ from bot.config import (
     parse_operator_config,
     parse_repo_config,
 )
+from bot.llm import catalog
 
 OPERATOR = """
 profiles:

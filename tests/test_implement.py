@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.github.comments import marker
+from bot.answers.spec_doc import BLOCK_RE, EmbeddedSpec, SpecData, embed
+from bot.cli.runner import dispatch_once
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
-from bot.cli.runner import dispatch_once
+from bot.github.comments import marker
 from bot.settings import Settings
-from bot.answers.spec_doc import BLOCK_RE, EmbeddedSpec, SpecData, embed
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub

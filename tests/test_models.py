@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from bot.llm import catalog
 from bot.config import Config
-from bot.store.ledger import Call, Ledger
+from bot.llm import catalog
 from bot.llm.model_router import (
     AllModelsFailed,
     BudgetExceeded,
@@ -21,6 +20,7 @@ from bot.llm.model_router import (
     ModelRouter,
     NoModelFits,
 )
+from bot.store.ledger import Call, Ledger
 from tests.conftest import TEST_MODELS
 from tests.fakes.llm import Fail, FakeLLM, Hang, Reply
 

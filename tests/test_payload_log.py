@@ -92,7 +92,7 @@ def test_a_missing_segment_is_a_clear_error(tmp_path: Path) -> None:
         log.read(segment, 0, 9)
     log.close()
     (tmp_path / "payloads" / "00000000.log").unlink()
-    with pytest.raises(PayloadLogError, match="00000000.log is missing"):
+    with pytest.raises(PayloadLogError, match=r"00000000\.log is missing"):
         log.read(segment, offset, 5)
 
 

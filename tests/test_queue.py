@@ -14,18 +14,28 @@ from pathlib import Path
 import httpx
 
 from bot.config import Config
-from bot.store.deliveries import NewDelivery
-from bot.store.deliveries_sqlite import SqliteDeliveryStore
 from bot.dispatch.dispatcher import Dispatcher
-from bot.work.jobs import JobOptions, JobRunner
-from bot.work.queue import QueueOptions
 from bot.edge.app import create_app
 from bot.settings import Settings
+from bot.store.deliveries import NewDelivery
+from bot.store.deliveries_sqlite import SqliteDeliveryStore
+from bot.work.jobs import JobOptions, JobRunner
+from bot.work.queue import QueueOptions
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub
 from tests.serving import (
-    REPO, Served, bot_comments, comment_posts, help_comment, sqlite_store, start_worker, stop_worker,
-    wait_status, wait_until, webhook_headers, worker_env,
+    REPO,
+    Served,
+    bot_comments,
+    comment_posts,
+    help_comment,
+    sqlite_store,
+    start_worker,
+    stop_worker,
+    wait_status,
+    wait_until,
+    webhook_headers,
+    worker_env,
 )
 
 FAST = QueueOptions(JobOptions(lease_s=5.0, backoff_s=0.2), reap_s=0.2, grace_s=60.0)

@@ -12,17 +12,26 @@ import httpx
 import pytest
 
 from bot.config import Config
-from bot.store.deliveries import DONE, FAILED, PENDING, SKIPPED, DeliveryStore, NewDelivery, open_store
-from bot.store.holds import Holds, LocalHolds
-from bot.work.queue import JobQueue, make_huey
 from bot.edge.app import create_app
 from bot.settings import Settings
+from bot.store.backends import make_huey, open_ledger, open_store
+from bot.store.deliveries import DONE, FAILED, PENDING, SKIPPED, DeliveryStore, NewDelivery
+from bot.store.holds import Holds, LocalHolds
+from bot.work.queue import JobQueue
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM
 from tests.serving import (
-    Served, bot_comments, comment_posts, help_comment, redis_server, start_worker, stop_worker,
-    wait_status, wait_until, worker_env,
+    Served,
+    bot_comments,
+    comment_posts,
+    help_comment,
+    redis_server,
+    start_worker,
+    stop_worker,
+    wait_status,
+    wait_until,
+    worker_env,
 )
 from tests.test_queue import FAST, deliver
 
@@ -44,7 +53,7 @@ def redis_url(_redis: str) -> str:
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryStore]:
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    opened = open_store(tmp_path, url, grace_s=60)
+    opened = open_store(Settings(data_dir=tmp_path, redis_url=url), grace_s=60)
     assert opened.backend == request.param
     yield opened
     opened.close()
@@ -61,7 +70,7 @@ def holds(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Holds]:
         yield LocalHolds()
         return
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    opened = open_store(tmp_path, url, grace_s=60)
+    opened = open_store(Settings(data_dir=tmp_path, redis_url=url), grace_s=60)
     yield opened
     opened.close()
 
@@ -136,10 +145,10 @@ def test_machines_sharing_redis_share_one_monthly_budget(
         redis_url: str, tmp_path: Path, make_config: Callable[..., Config], llm: FakeLLM) -> None:
     import asyncio
 
-    from bot.store.ledger import Call, Ledger, month_start
     from bot.llm.model_router import BudgetExceeded, ModelRouter
+    from bot.store.ledger import Call, month_start
 
-    one, two = (Ledger.in_dir(tmp_path / name, redis_url) for name in ("machine-1", "machine-2"))
+    one, two = (open_ledger(Settings(data_dir=tmp_path / name, redis_url=redis_url)) for name in ("machine-1", "machine-2"))
     one.record_call(Call("octo/widgets", "j-1", "review", "massive-context", "openai/wide-a", "r",
                          1000, 200, 0.75, 1.0, "ok"))
     one.record_call(Call("octo/widgets", "j-2", "review", "massive-context", "openai/wide-a", "r",
@@ -153,7 +162,7 @@ def test_machines_sharing_redis_share_one_monthly_budget(
 
     models = ModelRouter(make_config(budgets={"monthly_usd": 1.0}), two, repo="octo/widgets",
                          job="d-9:spec:#1", phase="spec")
-    with pytest.raises(BudgetExceeded, match="monthly budget of octo/widgets reached: \\$1.0000 spent"):
+    with pytest.raises(BudgetExceeded, match=r"monthly budget of octo/widgets reached: \$1\.0000 spent"):
         asyncio.run(models.complete("spec", [{"role": "user", "content": "Design a cache."}]))
     assert llm.requests == []  # refused before any request
     one.close()
@@ -164,9 +173,9 @@ def test_without_redis_the_paid_call_is_kept_and_the_budget_check_waits_for_it(
         tmp_path: Path) -> None:
     import redis
 
-    from bot.work.jobs import transient
     from bot.store.ledger import Call, Ledger
     from bot.store.spend_redis import RedisSpend
+    from bot.work.jobs import transient
 
     ledger = Ledger(tmp_path / "ledger.sqlite3", RedisSpend(f"redis://127.0.0.1:{closed_port()}/0"))
     call = Call("octo/widgets", "j-1", "spec", "high-reasoning", "openai/reason-a", "r", 10, 10, 0.5, 1.0, "ok")
@@ -217,4 +226,4 @@ def test_one_delivery_through_two_worker_processes_sharing_redis_runs_once(
 
 
 def served_store(settings: Settings) -> DeliveryStore:
-    return open_store(settings.data_dir, settings.redis_url)
+    return open_store(settings)

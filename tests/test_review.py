@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from bot.llm import catalog
 from bot.config import Config
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
+from bot.llm import catalog
 from bot.settings import Settings
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload

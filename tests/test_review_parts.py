@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.llm import catalog
 from bot.github.diffmap import right_lines
+from bot.llm import catalog
 from bot.prompts.packing import Piece, chunk_pieces, numbered_patch, split_to_fit
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub

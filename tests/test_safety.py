@@ -4,10 +4,6 @@ triggers no command, loads no image and shows no secret, and leaves code as writ
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 
 from bot.config import Config, ModelSpec

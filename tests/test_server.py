@@ -17,9 +17,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.config import Config
-from bot.store.ledger import Call
 from bot.edge.app import MAX_BODY, create_app
 from bot.settings import Settings
+from bot.store.ledger import Call
 from tests.conftest import FAST_RETRY
 from tests.fakes.fixtures import examples, payload
 from tests.serving import REPO, Served, sign, webhook_headers

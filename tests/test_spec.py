@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from bot.answers.spec_doc import extract
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
 from bot.settings import Settings
-from bot.answers.spec_doc import extract
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM

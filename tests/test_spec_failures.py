@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.ledger import Call
-from bot.settings import Settings
 from bot.answers.spec_doc import extract
+from bot.settings import Settings
+from bot.store.ledger import Call
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import Fail, FakeLLM
 from tests.test_spec import MARK, REPO, labeled, only_comment, run, seed, spec_reply

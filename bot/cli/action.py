@@ -23,8 +23,6 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from bot.config import PROFILES, Config, ConfigError, ModelSpec, Profile, load_operator_config
-from bot.dispatch.events import Event
 from bot.cli.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -38,6 +36,8 @@ from bot.cli.runner import (
     require_auth,
     result_summary,
 )
+from bot.config import PROFILES, Config, ConfigError, ModelSpec, Profile, load_operator_config
+from bot.dispatch.events import Event
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
 
     try:
         result = dispatch_once(settings, config, event, dry_run=dry_run)
-    except Exception as exc:  # noqa: BLE001 - reported to the workflow, then exit 1
+    except Exception as exc:
         log.exception("%s failed", event.key)
         detail = describe_error(exc)
         write_summary(f"{heading(event)}\n\n**Failed**: {detail}\n", env)

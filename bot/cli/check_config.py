@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-from bot.llm import catalog
 from bot.config import (
     Config,
     ConfigError,
@@ -24,6 +23,7 @@ from bot.config import (
     parse_operator_config,
     parse_repo_config,
 )
+from bot.llm import catalog
 from bot.settings import Settings, SettingsError
 
 PROG = "model-routing check-config"

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 # subcommand -> "module:function"; each function takes the parsed args and returns an exit code
 COMMANDS = {
-    "serve": "bot.edge.app:run",
-    "worker": "bot.work.services:run",
+    "serve": "bot.cli.serve:run",
+    "worker": "bot.cli.worker:run",
     "action": "bot.cli.action:run",
     "replay": "bot.cli.replay:run",
-    "route": "bot.llm.route_view:run",
+    "route": "bot.cli.route:run",
     "check-config": "bot.cli.check_config:run",
 }
 

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Mapping
 
 from bot.cli.action import action_config
-from bot.config import ConfigError
 from bot.cli.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -33,6 +32,7 @@ from bot.cli.runner import (
     require_auth,
     result_summary,
 )
+from bot.config import ConfigError
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("model_routing.replay")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
         # Only planned writes reach stdout; a stray print from a library lands on stderr.
         with contextlib.redirect_stdout(sys.stderr):
             outcome = dispatch_once(settings, config, event, dry_run=dry_run, emit=emit)
-    except Exception as exc:  # noqa: BLE001 - reported, then exit 1
+    except Exception as exc:
         log.exception("%s failed", event.key)
         print(f"model-routing replay: {event.key} failed: {describe_error(exc)}", file=sys.stderr)
         return EXIT_FAILED

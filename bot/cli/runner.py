@@ -100,7 +100,7 @@ def result_summary(event: Event, outcome: Outcome, dry_run: bool = False) -> str
             outcome_cell = r.outcome if not r.detail else f"{r.outcome}: {r.detail}"
             lines.append(
                 f"| {_cell(r.phase)} | {_cell(outcome_cell)} | {_cell(r.profile or '-')} "
-                f"| {_cell(r.model and f'`{r.model}`' or '-')} | {_cell(r.reason or '-')} "
+                f"| {_cell((r.model and f'`{r.model}`') or '-')} | {_cell(r.reason or '-')} "
                 f"| {r.tokens_in:,} / {r.tokens_out:,} | ${r.cost_usd:.4f} | {link} |"
             )
     if outcome.planned_writes:

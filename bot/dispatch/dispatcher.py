@@ -11,18 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from bot.config import Config, ConfigError, merge, parse_repo_config
 from bot.dispatch.context import Context, JobResult
 from bot.dispatch.events import Event
+from bot.dispatch.router import Router
 from bot.github.clients import GitHubClients
 from bot.github.rest import decoded_content, http_status
 from bot.github.session import Session
+from bot.github.writes import Writes
+from bot.settings import Settings
 from bot.store.holds import Holds, LocalHolds
 from bot.store.ledger import Ledger
-from bot.dispatch.router import Router
-from bot.settings import Settings
-from bot.github.writes import Writes
 
 log = logging.getLogger("model_routing")
 REPO_CONFIG_PATH = ".github/model-routing.yml"

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.dispatch.router import Router
 from bot.github.comments import marker, upsert_comment
 from bot.llm.footer import NO_MODEL_NOTE, footer
-from bot.dispatch.router import Router
 from bot.markdown import code_flags
 from bot.safety import clean_untrusted, neutralise, secret_values
 from bot.templates import render
@@ -202,7 +202,7 @@ def comment_router(table: CommandTable) -> Router:
             assert spec is not None
             try:
                 await spec.handler(ctx, Command(command.name, command.args, command.line, table))
-            except Exception as exc:  # noqa: BLE001 - the next command still runs; re-raised below
+            except Exception as exc:
                 ctx.log.exception("/%s failed", command.name)
                 errors.append(exc)
         if errors:

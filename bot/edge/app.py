@@ -1,4 +1,5 @@
-"""``model-routing serve``: the webhook edge on uvicorn with embedded queue workers.
+"""The App server's ASGI app: the webhook edge, /healthz and /metrics, with the queue services
+in its lifespan (``model-routing serve`` runs it on uvicorn).
 
 ``POST /webhook`` is ``bot.edge.webhook.WebhookEndpoint``, a plain ASGI callable put in front of
 starlette (the hot path); starlette serves /healthz, /metrics and everything else, and owns
@@ -7,7 +8,6 @@ the lifespan. Everything lives in the lifespan state of the app; there are no mo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 from collections.abc import AsyncIterator
@@ -20,15 +20,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.config import Config
-from bot.github.clients import RetryPolicy
 from bot.edge.ingest import Ingest
 from bot.edge.metrics import EdgeMetrics, collect
-from bot.work.queue import QueueOptions
-from bot.settings import Settings
 from bot.edge.webhook import MAX_BODY, Receive, Scope, Send, WebhookEndpoint
-from bot.work.services import Services, startup
+from bot.github.clients import RetryPolicy
+from bot.settings import Settings
+from bot.work.queue import QueueOptions
+from bot.work.services import Services
 
-__all__ = ["MAX_BODY", "UVICORN_SETTINGS", "Edge", "create_app", "run"]
+__all__ = ["MAX_BODY", "UVICORN_SETTINGS", "Edge", "create_app"]
 log = logging.getLogger("model_routing.server")
 # uvicorn's C parser and event loop (both in uvicorn[standard]) and no access log: per request
 # they cost less than any Python the edge runs. bench/ingress runs its floor on the same.
@@ -114,19 +114,3 @@ class Edge:
             await self.webhook(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-
-def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    started = startup(args, min_workers=0)
-    if started is None:
-        return 2
-    settings, config = started
-    app = create_app(settings, config, workers=args.workers, dry_run=args.dry_run)
-    log.info("serving on http://%s:%d (queue: %s, %d worker threads%s)", args.host, args.port,
-             "redis" if settings.redis_url else f"sqlite in {settings.data_dir}", args.workers,
-             ", dry run" if args.dry_run else "")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on",
-                timeout_graceful_shutdown=30, **UVICORN_SETTINGS)
-    return 0

@@ -79,7 +79,7 @@ class Ingest:
             ids = [delivery_id for ids in owed for delivery_id in ids]
             try:
                 self.enqueue(ids)  # one write
-            except Exception:  # noqa: BLE001 - the record is durable; the reaper re-enqueues it
+            except Exception:
                 log.exception("enqueue failed; the reaper will re-enqueue %d deliveries", len(ids))
 
     def _commit(self, batch: list[_Item]) -> None:
@@ -87,17 +87,17 @@ class Ingest:
         due: list[str] = []
         try:
             owed = self.store.record_many([item.record for item in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+        except Exception as exc:
             log.exception("could not store %d deliveries", len(batch))
             outcomes = [exc] * len(batch)
         else:
             self.batches += 1
             self.records += len(batch)
-            due = [item.record.id for item, flag in zip(batch, owed) if flag]
-            outcomes = [_status(item.record, flag) for item, flag in zip(batch, owed)]
+            due = [item.record.id for item, flag in zip(batch, owed, strict=True) if flag]
+            outcomes = [_status(item.record, flag) for item, flag in zip(batch, owed, strict=True)]
         # answer first: stored is what the 202 promises; the queue entry is only the wake-up
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[str], str | BaseException]]] = {}
-        for item, outcome in zip(batch, outcomes):
+        for item, outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(item.loop, []).append((item.future, outcome))
         for loop, results in by_loop.items():
             try:
@@ -108,7 +108,7 @@ class Ingest:
             self._due.put(due)
         try:
             self.store.after_batch()
-        except Exception:  # noqa: BLE001 - upkeep only; the next batch tries again
+        except Exception:
             log.exception("delivery store upkeep failed")
 
 

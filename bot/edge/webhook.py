@@ -25,9 +25,9 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from bot.store.deliveries import PENDING, SKIPPED, NewDelivery
 from bot.edge.ingest import Ingest
 from bot.edge.metrics import EdgeMetrics
+from bot.store.deliveries import PENDING, SKIPPED, NewDelivery
 
 log = logging.getLogger("model_routing.server")
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB

@@ -38,10 +38,10 @@ class RightLines:
         return i >= 0 and line < self.ends[i]
 
     def __len__(self) -> int:
-        return sum(e - s for s, e in zip(self.starts, self.ends))
+        return sum(e - s for s, e in zip(self.starts, self.ends, strict=True))
 
     def __iter__(self) -> Iterable[int]:  # type: ignore[override]
-        for start, end in zip(self.starts, self.ends):
+        for start, end in zip(self.starts, self.ends, strict=True):
             yield from range(start, end)
 
 

@@ -58,7 +58,7 @@ def root_tree_sha(items: dict[str, TreeItem]) -> str:
     top = [(path, item) for path, item in items.items() if "/" not in path]
     top.sort(key=lambda e: e[0].encode() + (b"/" if e[1].type == "tree" else b""))
     body = b"".join(f"{item.mode.lstrip('0')} {path}\0".encode() + bytes.fromhex(item.sha) for path, item in top)
-    return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()  # noqa: S324 - git's object name
+    return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
 
 
 def _named_tree(items: dict[str, TreeItem], truncated: bool) -> str:

@@ -101,8 +101,9 @@ async def _tree(session: Session, branch: str) -> list[TreeEntry]:
 
 
 async def _contributing(session: Session) -> tuple[str, str]:
-    found = await asyncio.gather(*(get_json_or_none(session.gh, f"/repos/{session.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
-    for path, data in zip(CONTRIBUTING_PATHS, found):
+    found = await asyncio.gather(
+        *(get_json_or_none(session.gh, f"/repos/{session.repo}/contents/{p}") for p in CONTRIBUTING_PATHS))
+    for path, data in zip(CONTRIBUTING_PATHS, found, strict=True):
         if isinstance(data, dict) and data.get("type") == "file":
             return path, clean(_text(data), CONTRIBUTING_CHARS)
     return "", ""
@@ -176,5 +177,7 @@ async def issue_thread(session: Session, number: int) -> IssueThread:
 async def read_issue(session: Session, number: int, *, branch_hint: str | None = None, contributing: bool = False,
                      tree: bool = True) -> IssueReads:
     """``repo_info`` and ``issue_thread`` together, concurrently."""
-    repo, issue = await asyncio.gather(repo_info(session, branch_hint=branch_hint, contributing=contributing, tree=tree), issue_thread(session, number))
+    repo, issue = await asyncio.gather(
+        repo_info(session, branch_hint=branch_hint, contributing=contributing, tree=tree),
+        issue_thread(session, number))
     return IssueReads(repo=repo, issue=issue)

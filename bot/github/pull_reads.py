@@ -16,17 +16,15 @@ The reads are shaped for very large pull requests (3,000 files, 300,000 changed 
 
 from __future__ import annotations
 
-import asyncio
-import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.aio import bounded
 from bot.github.diffmap import HUNK_HEADER
-from bot.github.rest import decoded_content, get_json
 from bot.github.issue_reads import clean
+from bot.github.rest import decoded_content, get_json
 
 if TYPE_CHECKING:
     from bot.github.session import Session
@@ -232,4 +230,4 @@ async def read_texts(session: Session, wanted: list[tuple[str, str]]) -> dict[st
         return decode_text(await read_blob(session, sha))
 
     texts = await bounded(session.fetch_limit, [partial(one, sha) for _, sha in wanted])
-    return {path: text for (path, _), text in zip(wanted, texts)}
+    return {path: text for (path, _), text in zip(wanted, texts, strict=True)}

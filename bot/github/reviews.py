@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.answers.findings import Finding
 from bot.github.comments import marker, own_comment
 from bot.github.diffmap import DiffMap
-from bot.answers.findings import Finding
 from bot.github.rest import http_status, paginate
 from bot.safety import neutralise
 

@@ -48,7 +48,7 @@ def map_entry(name: str) -> dict[str, Any] | None:
         return cost[name]
     try:
         return dict(litellm.get_model_info(name))
-    except Exception:  # litellm raises a plain Exception for names it has not mapped
+    except Exception:  # noqa: BLE001 - litellm raises a plain Exception for names it has not mapped
         return None
 
 
@@ -100,7 +100,7 @@ def supports_response_schema(spec: ModelSpec) -> bool:
         return False  # unknown custom endpoint: do not bet on it; ask for a fenced block
     try:
         return bool(litellm_module().supports_response_schema(model=name))
-    except Exception:  # litellm raises for names it cannot map to a provider
+    except Exception:  # noqa: BLE001 - litellm raises for names it cannot map to a provider
         return False
 
 
@@ -159,13 +159,13 @@ def _count_large(text: str, model: str) -> int | None:
 
         if select_tokenizer(model)["type"] != "openai_tokenizer":
             return None
-        exact = tc._get_exact_count_function(model)  # noqa: SLF001 - litellm's own counting rule
+        exact = tc._get_exact_count_function(model)
         if len(text) <= TOKEN_COUNTER_MAX_EXACT_CHARS:  # exact: cut where litellm's pieces end
             step = -(-len(text) // COUNT_THREADS // TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS) * TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS
             parts = [text[i : i + step] for i in range(0, len(text), step)]
             with ThreadPoolExecutor(COUNT_THREADS) as pool:
                 return sum(pool.map(exact, parts))
-        samples = tc._evenly_spaced_samples(text, TOKEN_COUNTER_MAX_EXACT_CHARS)  # noqa: SLF001
+        samples = tc._evenly_spaced_samples(text, TOKEN_COUNTER_MAX_EXACT_CHARS)
         with ThreadPoolExecutor(COUNT_THREADS) as pool:
             sampled = sum(pool.map(exact, samples))
         return round(sampled * len(text) / sum(len(s) for s in samples))

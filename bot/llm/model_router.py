@@ -17,12 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.llm import catalog
-
-from bot.llm import plan as modelplan
-
-from bot.llm import structured
 from bot.config import Config, ConfigError, ModelSpec
+from bot.llm import catalog, structured
+from bot.llm import plan as modelplan
 from bot.store.ledger import Call, Ledger
 
 Messages = list[dict[str, Any]]

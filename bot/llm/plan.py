@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.llm import catalog
 from bot.config import DEFAULT_PHASES, PHASES, Config, ModelSpec, RouteWhen
+from bot.llm import catalog
 
 ESCALATION_PROFILE = "massive-context"
 

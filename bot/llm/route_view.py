@@ -8,18 +8,13 @@ code the model router decides with, so the explanation cannot drift from what a 
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Iterable
 from typing import Any
 
+from bot.config import PHASES, Config, ConfigError
 from bot.llm import catalog
-
 from bot.llm import plan as modelplan
 from bot.llm.footer import footer
-from bot.config import PHASES, Config, ConfigError, load_operator_config
-from bot.settings import Settings, SettingsError
 from bot.templates import render
 
 
@@ -47,7 +42,7 @@ def describe(config: Config, phase: str, *, tokens: int = 0, labels: Iterable[st
     }
 
 
-def _text(found: dict[str, Any]) -> str:
+def text_report(found: dict[str, Any]) -> str:
     profile = found["profile"]
     if found["escalated_from"]:
         profile += f" (escalated from {found['escalated_from']})"
@@ -65,26 +60,6 @@ def _text(found: dict[str, Any]) -> str:
         ]
     lines += [f"skipped    {s}" for s in found["skipped"]]
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``model-routing route --phase P [--tokens N] [--labels a,b] [--json]``."""
-    if args.phase not in PHASES:
-        print(f"model-routing route: unknown phase {args.phase!r}; allowed: {', '.join(PHASES)}", file=sys.stderr)
-        return 2
-    tokens = args.tokens or 0
-    if tokens < 0:
-        print("model-routing route: --tokens must be 0 or more", file=sys.stderr)
-        return 2
-    labels = [label.strip() for label in (args.labels or "").split(",") if label.strip()]
-    try:
-        config = load_operator_config(Settings.from_env().config_path)
-        found = describe(config, args.phase, tokens=tokens, labels=labels)
-    except (ConfigError, SettingsError) as exc:
-        print(f"model-routing route: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(found, indent=2) if args.json else _text(found))
-    return 1 if found["error"] else 0
 
 
 def _budgets(config: Config) -> str:

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.prompts import packing
 from bot.config import Phase
-from bot.prompts.related_files import add_extras
-from bot.prompts.packing import Count, Coverage, Piece
-from bot.github.pull_reads import FileList, read_pull, read_tree
 from bot.github.issue_reads import IssueThread, issue_thread
-from bot.prompts.review_prompt import choose_window, note_listing
+from bot.github.pull_reads import FileList, read_pull, read_tree
+from bot.prompts import packing
+from bot.prompts.packing import Count, Coverage, Piece
+from bot.prompts.related_files import add_extras
 from bot.prompts.review_pieces import listed_pieces
+from bot.prompts.review_prompt import choose_window, note_listing
 from bot.templates import render
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from bot.github.issue_reads import IssueReads, read_issue
 from bot.templates import render
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import Context
     from bot.answers.spec_doc import EmbeddedSpec
+    from bot.dispatch.context import Context
 
 MAX_CONTEXT_FILES = 40
 MAX_CONTEXT_BYTES = 400_000  # about 100k tokens of files: leaves room in a 200k window
@@ -151,7 +151,8 @@ async def first_reads(ctx: Context, number: int) -> FirstReads:
     hint = ctx.branch_hint
     branch = branch_for(number)
     context, base, head, pull = await asyncio.gather(
-        read_issue(ctx.session, number, contributing=True, tree=False, branch_hint=ctx.branch_hint),  # the base's listing is the tree
+        # the base's listing is the tree
+        read_issue(ctx.session, number, contributing=True, tree=False, branch_hint=ctx.branch_hint),
         read_base(ctx.session, hint) if hint else asyncio.sleep(0, None),
         branch_head(ctx.session, branch),
         open_pull(ctx.session, branch),

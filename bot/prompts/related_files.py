@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from bot.github.pull_reads import ChangedFile, RepoTree, TreeFile
 from bot.prompts import packing
 from bot.prompts.packing import Count, Coverage, Piece
-from bot.github.pull_reads import ChangedFile, RepoTree, TreeFile
 from bot.prompts.review_pieces import content_pieces
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bot.github.pull_reads import MAX_LISTED_FILES, PER_PAGE, ChangedFile, FileList, PullInfo, TreeFile, list_files, read_texts
 from bot.prompts import packing
 from bot.prompts.packing import Count, Piece
-from bot.github.pull_reads import MAX_LISTED_FILES, PER_PAGE, ChangedFile, FileList, PullInfo, TreeFile, list_files, read_texts
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def page_pieces(files: Sequence[ChangedFile], count: Count, first: int, every: i
 def render_rest(files: Sequence[ChangedFile], drafts: Sequence[Piece]) -> list[Piece]:
     """The drafts with every text rendered (``diff_pieces`` without ``render_all``); thread work."""
     return [p if p.text else replace(p, text=diff_text(f, packing.numbered_patch(f.patch) if f.patch is not None else None))
-            for f, p in zip(files, drafts)]
+            for f, p in zip(files, drafts, strict=True)]
 
 
 async def listed_pieces(ctx: Context, pull: PullInfo, count: Count,

@@ -24,15 +24,14 @@ from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from bot.prompts import packing
-
-from bot.llm import structured
-from bot.config import Phase
-from bot.prompts.related_files import add_extras
-from bot.github.diffmap import DiffMap
 from bot.answers.findings import ReviewReply
-from bot.prompts.packing import Count, Coverage, Piece
+from bot.config import Phase
+from bot.github.diffmap import DiffMap
 from bot.github.pull_reads import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree, read_tree
+from bot.llm import structured
+from bot.prompts import packing
+from bot.prompts.packing import Count, Coverage, Piece
+from bot.prompts.related_files import add_extras
 from bot.prompts.review_pieces import listed_pieces, render_rest, split_piece
 from bot.templates import render
 
@@ -249,7 +248,7 @@ async def _chunked(shape: Shape, files: Sequence[ChangedFile], diffs: Sequence[P
                    count: Count) -> list[Prompt]:
     """Chunks of the diff, each prompt counted; a chunk over its room is cut in two."""
     pieces: list[Piece] = []
-    for f, piece in zip(files, diffs):
+    for f, piece in zip(files, diffs, strict=True):
         if not piece.exact and piece.tokens > usable // 2:  # near the size of a chunk: know it exactly
             piece = replace(piece, tokens=await asyncio.to_thread(count, piece.text), exact=True)
         pieces += await asyncio.to_thread(split_piece, f, usable, count) if piece.tokens > usable else [piece]

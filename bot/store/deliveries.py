@@ -25,7 +25,6 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
 STATUSES = (PENDING, RUNNING, DONE, FAILED, SKIPPED)
@@ -133,15 +132,3 @@ def applies(current: str | None, incoming: str) -> bool:
     A redelivery of a failed delivery (or of one skipped before a handler existed) runs again;
     of a pending, running or done one it changes nothing."""
     return current is None or current == FAILED or (current == SKIPPED and incoming == PENDING)
-
-
-
-def open_store(data_dir: Path, redis_url: str | None, grace_s: float = 600.0) -> DeliveryStore:
-    """SQLite in the data directory, or Redis when workers may run on other machines."""
-    if redis_url:
-        from bot.store.deliveries_redis import RedisDeliveryStore
-
-        return RedisDeliveryStore(redis_url, grace_s=grace_s)
-    from bot.store.deliveries_sqlite import SqliteDeliveryStore
-
-    return SqliteDeliveryStore(Path(data_dir) / "deliveries.sqlite3", grace_s=grace_s)

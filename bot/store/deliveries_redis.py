@@ -187,7 +187,7 @@ class RedisDeliveryStore(DeliveryStore):
 
     def get(self, delivery_id: str) -> Delivery | None:
         values = self._redis.hmget(self._key(delivery_id), _FIELDS)
-        row = dict(zip(_FIELDS, values))
+        row = dict(zip(_FIELDS, values, strict=True))
         if row["status"] is None:
             return None
         return Delivery(

@@ -140,7 +140,7 @@ class SqliteDeliveryStore(DeliveryStore):
             # the payloads are on disk before any row that points at them is committed
             seg, offsets = self.payloads.append([rec.payload for rec in final.values()])
             rows = []
-            for rec, off in zip(final.values(), offsets):
+            for rec, off in zip(final.values(), offsets, strict=True):
                 recheck, finished = (now + self.grace_s, None) if rec.status == PENDING else (None, now)
                 rows.append((rec.id, rec.event, rec.action, rec.repo, seg, off, len(rec.payload),
                              rec.status, now, recheck, finished))

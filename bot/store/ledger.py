@@ -13,12 +13,18 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bot.store.spend_redis import RedisSpend
+
+class SharedSpend(Protocol):
+    """This month's spend per repository, kept where every machine sees it (``bot.store.spend_redis``)."""
+
+    def add(self, call: Call, at: float) -> None: ...
+    def by_phase_model(self, repo: str, at: float) -> list[dict[str, Any]]: ...
+    def month_total(self, repo: str, at: float) -> float: ...
+    def close(self) -> None: ...
 
 log = logging.getLogger("model_routing.ledger")
 
@@ -70,12 +76,12 @@ class Call:
 
 
 def month_start(now: float | None = None) -> float:
-    dt = datetime.fromtimestamp(now if now is not None else time.time(), tz=timezone.utc)
+    dt = datetime.fromtimestamp(now if now is not None else time.time(), tz=UTC)
     return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 class Ledger:
-    def __init__(self, path: Path | str, shared: RedisSpend | None = None) -> None:
+    def __init__(self, path: Path | str, shared: SharedSpend | None = None) -> None:
         self.path = Path(path)
         self.shared = shared
         if str(path) != ":memory:":
@@ -85,15 +91,6 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
-
-    @classmethod
-    def in_dir(cls, data_dir: Path | str, redis_url: str | None = None) -> Ledger:
-        shared = None
-        if redis_url:
-            from bot.store.spend_redis import RedisSpend
-
-            shared = RedisSpend(redis_url)
-        return cls(Path(data_dir) / "ledger.sqlite3", shared)
 
     def close(self) -> None:
         with self._lock:
@@ -119,7 +116,7 @@ class Ledger:
         if self.shared is not None:
             try:
                 self.shared.add(call, at)
-            except Exception:  # noqa: BLE001 - the call is paid for and in this ledger: go on
+            except Exception:
                 log.exception("could not add a %s call's cost to the shared monthly spend", call.repo)
 
     def calls(self, job: str | None = None) -> list[Call]:
@@ -150,7 +147,7 @@ class Ledger:
             (repo, since),
         )
         keys = ("phase", "model", "calls", "tokens_in", "tokens_out", "cost_usd")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def start_job(self, job: str, repo: str, phase: str, target: str) -> None:
         self._run(
@@ -164,7 +161,7 @@ class Ledger:
     def job(self, job: str) -> dict[str, Any] | None:
         rows = self._run("SELECT id, repo, phase, target, outcome, detail FROM jobs WHERE id = ?", (job,))
         keys = ("id", "repo", "phase", "target", "outcome", "detail")
-        return dict(zip(keys, rows[0])) if rows else None
+        return dict(zip(keys, rows[0], strict=True)) if rows else None
 
     def totals(self) -> dict[str, list[tuple[Any, ...]]]:
         """Aggregates for /metrics."""

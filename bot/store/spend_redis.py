@@ -12,7 +12,7 @@ model``; it expires 62 days after its last write, when no budget can ask for it 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ _SEP = "\t"
 
 
 def month_of(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m")
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m")
 
 
 class RedisSpend:

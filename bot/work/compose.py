@@ -7,9 +7,9 @@ from pathlib import Path
 from bot.config import Config, load_operator_config
 from bot.dispatch.dispatcher import Dispatcher
 from bot.github.clients import GitHubClients, RetryPolicy
-from bot.store.holds import Holds
-from bot.store.ledger import Ledger
 from bot.settings import Settings
+from bot.store.backends import open_ledger
+from bot.store.holds import Holds
 
 
 def build_dispatcher(
@@ -24,5 +24,5 @@ def build_dispatcher(
     from handlers import router  # the composed handlers; imports no model library
 
     config = config if config is not None else load_operator_config(settings.config_path)
-    ledger = Ledger.in_dir(data_dir or settings.data_dir, settings.redis_url)
+    ledger = open_ledger(settings, data_dir)
     return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry), holds)

@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed
 
-from bot.store.deliveries import DONE, FAILED, DeliveryStore, new_claim_token
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import EventError, parse_event
+from bot.store.deliveries import DONE, FAILED, DeliveryStore, new_claim_token
 
 log = logging.getLogger("model_routing.jobs")
 
@@ -155,7 +155,7 @@ class JobRunner:
         except _Stopped:
             self.store.release(delivery_id, token, "worker stopped", 0.0)
             return self._count("released")
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the delivery
+        except Exception as exc:
             if transient(exc) and delivery.attempts < self.options.max_attempts:
                 delay = self.options.backoff(delivery.attempts)
                 log.warning("delivery %s: %s; retry in %.0fs", delivery_id, describe(exc), delay)
@@ -188,7 +188,7 @@ class JobRunner:
             next_beat = time.monotonic() + self.options.heartbeat_s
             try:
                 alive = self.store.heartbeat(delivery_id, token, self.options.lease_s)
-            except Exception:  # noqa: BLE001 - a storage blip: the lease still has time left
+            except Exception:
                 log.exception("delivery %s: heartbeat failed", delivery_id)
                 continue
             if not alive:

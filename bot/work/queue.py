@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer, Worker
 from huey.storage import RedisStorage, SqliteStorage
@@ -29,7 +28,6 @@ from huey.storage import RedisStorage, SqliteStorage
 from bot.store.deliveries import DeliveryStore
 from bot.store.deliveries_sqlite import chunk_sizes, multirow
 from bot.work.jobs import JobOptions
-from bot.settings import Settings
 
 log = logging.getLogger("model_routing.queue")
 TASK_NAME = "run_delivery"
@@ -57,16 +55,6 @@ class QueueOptions:
         jobs = JobOptions(lease_s=number("MODEL_ROUTING_LEASE_S", JobOptions.lease_s),
                           backoff_s=number("MODEL_ROUTING_RETRY_S", JobOptions.backoff_s))
         return cls(jobs, number("MODEL_ROUTING_REAP_S", cls.reap_s), number("MODEL_ROUTING_GRACE_S", cls.grace_s))
-
-
-def make_huey(settings: Settings) -> Huey:
-    if settings.redis_url:
-        # blocking reads: an idle worker wakes the moment a job is pushed
-        return RedisHuey("model-routing", url=settings.redis_url, results=False, blocking=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # fsync off: the delivery store is the durable record; a lost entry is re-enqueued
-    return SqliteHuey("model-routing", filename=str(settings.data_dir / "queue.sqlite3"),
-                      results=False, fsync=False)
 
 
 class Wake:
@@ -170,7 +158,7 @@ class Reaper:
                 rounds += 1
                 if rounds % PRUNE_EVERY == 0:
                     self.queue.store.prune()
-            except Exception:  # noqa: BLE001 - storage down: try again next round
+            except Exception:
                 log.exception("reaper round failed")
             if self._stop.wait(self.interval):
                 return

@@ -1,4 +1,4 @@
-"""The process-wide queue services, and ``model-routing worker``.
+"""The process-wide queue services, for ``serve`` (embedded workers) and ``worker``.
 
 ``Services`` is what one process needs to take part in the queue: the delivery store, huey with
 the task registered, the reaper, and (when it runs jobs) the dispatcher built once, the job
@@ -8,17 +8,17 @@ it alone and blocks in huey's consumer loop, which handles SIGINT/SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 
-from bot.config import Config, ConfigError, load_operator_config
-from bot.store.deliveries import DeliveryStore, open_store
+from bot.config import Config, load_operator_config
 from bot.dispatch.dispatcher import Dispatcher
 from bot.github.clients import RetryPolicy
+from bot.settings import Settings
+from bot.store.backends import kind, make_huey, open_store
+from bot.store.deliveries import DeliveryStore
 from bot.work.jobs import JobRunner
-from bot.work.queue import JobQueue, QueueConsumer, QueueOptions, Reaper, make_huey
-from bot.settings import Settings, SettingsError
+from bot.work.queue import JobQueue, QueueConsumer, QueueOptions, Reaper
 
 log = logging.getLogger("model_routing.worker")
 
@@ -50,7 +50,7 @@ class Services:
 
         options = options or QueueOptions.from_env()
         config = config if config is not None else load_operator_config(settings.config_path)
-        store = open_store(settings.data_dir, settings.redis_url, grace_s=options.grace_s)
+        store = open_store(settings, grace_s=options.grace_s)
         queue = JobQueue(make_huey(settings), store)
         dispatcher = build_dispatcher(settings, config, retry, holds=store)  # once per process
         services = cls(settings, store, queue, dispatcher, Reaper(queue, options.reap_s), workers=workers)
@@ -81,36 +81,4 @@ class Services:
 
     @property
     def queue_backend(self) -> str:
-        return "redis" if self.settings.redis_url else "sqlite"
-
-
-def startup(args: argparse.Namespace, min_workers: int) -> tuple[Settings, Config] | None:
-    """Settings and operator config for ``serve`` and ``worker``, or None after logging why
-    they cannot start (the command then exits 2)."""
-    if args.workers < min_workers:
-        log.error("--workers must be at least %d", min_workers)
-        return None
-    try:
-        settings = Settings.from_env()
-        return settings, load_operator_config(settings.config_path)
-    except (SettingsError, ConfigError) as exc:
-        log.error("%s", exc)
-        return None
-
-
-def run(args: argparse.Namespace) -> int:
-    started = startup(args, min_workers=1)
-    if started is None:
-        return 2
-    settings, config = started
-    if not settings.redis_url:
-        log.warning("REDIS_URL is not set: working the SQLite queue in %s (this machine only)",
-                    settings.data_dir)
-    services = Services.build(settings, config, workers=args.workers, embedded=False, dry_run=args.dry_run)
-    assert services.consumer is not None
-    services.start()
-    try:
-        services.consumer.run()  # blocks; huey's signal handling ends it
-    finally:
-        services.stop()  # running jobs drain or are released for another worker
-    return 0
+        return kind(self.settings)

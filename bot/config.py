@@ -142,6 +142,11 @@ class Config(Strict):
     def models(self, profile: Profile) -> list[ModelSpec]:
         return self.profiles[profile]
 
+    def profile_for(self, phase: Phase) -> Profile:
+        """The phase's profile by ``phases`` (routing rules may still pick another per call)."""
+        return self.phases.get(phase) or DEFAULT_PHASES[phase]
+
+
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the key, value and what is allowed."""

@@ -37,7 +37,7 @@ async def route_command(ctx: Context, cmd: Command) -> None:
     async with ctx.job("route", f"#{ctx.event.issue_number}") as result:
         body = render_route_comment(ctx.config, labels=labels, config_error=ctx.config_error)
         written = await reply(ctx, "route", body)
-        result.url = str(written.get("html_url") or "")
+        result.link(written)
 
 
 @commands.register("cost", "model spend for this repository this month, by phase and model", usage="/cost")
@@ -60,4 +60,4 @@ async def cost_command(ctx: Context, cmd: Command) -> None:
     )
     async with ctx.job("cost", f"#{ctx.event.issue_number}") as result:
         written = await reply(ctx, "cost", body)
-        result.url = str(written.get("html_url") or "")
+        result.link(written)

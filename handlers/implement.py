@@ -37,10 +37,10 @@ from bot.github.gitdata import (
     upsert_draft_pull,
     write_commit,
 )
+from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
 from bot.prompts.edit_attempts import Attempts, plan_and_apply
 from bot.prompts.implement_prompt import FirstReads, ImplementInput, first_reads, gather, messages
-from bot.safety import neutralise, secret_values
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -75,18 +75,13 @@ commands.register("approve", "approve this issue's spec: a high-throughput model
 commands.register("implement", "the same as `/approve`", on=("issue",))(approve_command)
 
 
-def _secrets(ctx: Context) -> list[str]:
-    return secret_values(ctx.config)
-
-
 async def _status(ctx: Context, number: int, existing: dict[str, Any] | None, text: str) -> dict[str, Any]:
     """The one status comment of this phase on the issue, created or edited."""
-    return await upsert_comment(ctx.session, number, marker(PHASE, issue=number), neutralise(text, _secrets(ctx)), existing)
+    return await upsert_comment(ctx.session, number, marker(PHASE, issue=number), text, existing)
 
 
 async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[FirstReads] | None = None) -> None:
     """Read (or take the first reads already started), plan, guard and write."""
-    from bot.llm.model_router import ModelError  # imports no model library; only a call does
 
     async with ctx.job(PHASE, f"#{number}") as result:
         first = await (reads if reads is not None else first_reads(ctx, number))
@@ -125,7 +120,10 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
                 on_result=result.add_model,
             )
         except (ModelError, ConfigError) as exc:
-            await _fail(ctx, number, status, result, [f"{type(exc).__name__}: {exc}"], _explain(exc), "", attempts)
+            failure = explain(exc, ctx.config.profile_for(PHASE), prompt="The spec and the files it names",
+                              answer="the edit plan format")
+            await _fail(ctx, number, status, result, [f"{type(exc).__name__}: {exc}"], failure.what,
+                        f"{failure.fix} Then comment `/approve` to try again.", attempts)
             return
         if not attempts.ok:
             lines = [f"attempt {i}: {e}" for i, errors in enumerate(attempts.errors, 1) for e in errors]
@@ -159,19 +157,9 @@ async def _no_spec(ctx: Context, number: int, status: dict[str, Any] | None, pro
         footer=footer([]),
     )
     written = await _status(ctx, number, status, text)
-    result.outcome, result.detail, result.url = "skipped", problem, str(written.get("html_url") or "")
+    result.skip(problem, written)
     ctx.log.info("implement: #%s not started: %s", number, problem)
 
-
-def _explain(exc: Exception) -> str:
-    kind = type(exc).__name__
-    if kind == "BudgetExceeded":
-        return "The model budget for this repository is spent, so no model was called."
-    if kind == "AllModelsFailed":
-        return "Every model of the profile failed to answer; the providers may be down or rate-limited."
-    if isinstance(exc, ConfigError):
-        return "The repository's configuration (`.github/model-routing.yml`) is invalid, so no model was called."
-    return "The model's answer was not a usable edit plan."
 
 
 async def _fail(
@@ -195,10 +183,7 @@ async def _fail(
         fix=fix or "Comment `/approve` to try again, or `/spec` to revise the spec first.",
         footer=footer(attempts.results if attempts else [], attempts.switch if attempts else ""),
     )
-    written = await _status(ctx, number, status, text)
-    result.outcome = "failed"
-    result.detail = (what + (f" {details[0]}" if details else ""))[:500]
-    result.url = str(written.get("html_url") or "")
+    result.fail((what + (f" {details[0]}" if details else ""))[:500], await _status(ctx, number, status, text))
     ctx.log.warning("implement: #%s failed: %s", number, result.detail)
 
 
@@ -232,15 +217,12 @@ async def _write(
                else "Revise the spec (`/spec`) so it asks for changes the bot may make, then approve again.")
         text = render("comments/implement_refused.md.j2", issue=number, what=what,
                       refused=_displayable(screened.refused), fix=fix, footer=foot)
-        written = await _status(ctx, number, status, text)
-        result.outcome, result.detail = "skipped", what
-        result.url = str(written.get("html_url") or "")
+        result.skip(what, await _status(ctx, number, status, text))
         return
     plan = attempts.plan
     assert plan is not None
-    secrets = _secrets(ctx)
     title = first.context.issue.title.replace("\n", " ").strip() or f"Implement #{number}"
-    summary = neutralise(plan.summary.strip(), secrets)
+    summary = plan.summary.strip()
     message = (f"{title}\n\n{summary}\n\nWritten by Model Routing Bot from revision {found.spec.revision} "
                f"of the approved spec; a person must review it.\n\n{TRAILER}: {number}\n")
     default = first.context.repo.default_branch
@@ -269,12 +251,12 @@ async def _write(
         branch=branch,
         footer=foot,
     )
-    pull, how = await upsert_draft_pull(ctx.session, branch, default, title, neutralise(body, secrets), first.pull, listed=True)
+    pull, how = await upsert_draft_pull(ctx.session, branch, default, title, body, first.pull, listed=True)
     pull_number = pull.get("number")
     if status is not None:  # an earlier notice (no spec, failure) must not outlive the success
         done = render("comments/implement_done.md.j2", issue=number, pull=pull_number, how=how, footer=foot)
         await _status(ctx, number, status, done)
-    result.url = str(pull.get("html_url") or "")
+    result.link(pull)
     result.detail = f"draft PR #{pull_number} {how}; branch {branch} {moved}; {len(screened.allowed)} file(s)"
     if screened.refused:
         result.detail += f"; refused: {', '.join(r.path for r in screened.refused)}"

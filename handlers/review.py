@@ -17,33 +17,43 @@ from typing import TYPE_CHECKING, Any
 
 from bot.aio import bounded
 from bot.answers.findings import ReviewReply, merge_replies
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, Phase
+from bot.dispatch.context import DETAIL_CHARS
 from bot.dispatch.router import Router
 from bot.dispatch.slash import Command, CommandTable, reply
 from bot.github.comments import marker, upsert_comment
 from bot.github.pull_reads import PullInfo, pull_info, read_pull
-from bot.github.reviews import bot_reviews, fit, folded_line, inline_comment, place, post_review, review_for, review_marker
+from bot.github.reviews import (
+    BODY_LIMIT,
+    bot_reviews,
+    fit,
+    folded_line,
+    inline_comment,
+    place,
+    post_review,
+    review_for,
+    review_marker,
+)
+from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
-from bot.safety import neutralise, secret_values
 from bot.store.holds import held
 from bot.templates import render
 
 if TYPE_CHECKING:
     from bot.dispatch.context import Context, JobResult
-    from bot.llm.model_router import ModelResult
+    from bot.llm.result import ModelResult
     from bot.prompts.review_prompt import Reading, ReviewInput
 
 router = Router()
 commands = CommandTable()
 
-PHASE = "review"
+
+PHASE: Phase = "review"
 CHUNK_CONCURRENCY = 4  # chunk reviews in flight at once: fast, yet a budget stop comes soon
 REVIEW_ACTIONS = ("opened", "ready_for_review", "synchronize")
 VERDICT_WORDS = {"looks-good": "looks good", "minor-issues": "minor issues",
                  "needs-changes": "needs changes", "blocking": "blocking issues"}
 HOLD_S = 3600.0  # longer than any review; a worker that died holding it blocks no longer
-BODY_LIMIT = 60_000  # GitHub refuses review bodies over 65,536 characters
-DETAIL_CHARS = 2_000
 
 
 def is_large(pull: PullInfo, config: Config) -> bool:
@@ -92,8 +102,6 @@ async def ask_command(ctx: Context, cmd: Command) -> None:
 
 async def review(ctx: Context, number: int, trigger: str) -> None:
     """Review the pull request's head as it is now, unless this SHA already has the bot's review."""
-    from bot.llm.model_router import ModelError  # no model library; only a call loads one
-
     async with ctx.job(PHASE, f"#{number}") as result:
         reading = _start_reading(ctx, number)
         try:
@@ -105,7 +113,7 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
             key = f"review:{ctx.repo}#{number}@{pull.head_sha}"
             async with held(ctx.holds, key, _owner(ctx, number), HOLD_S) as hold:
                 if not hold.taken:
-                    result.outcome, result.detail = "skipped", f"another delivery is reviewing {pull.head_sha[:7]}"
+                    result.skip(f"another delivery is reviewing {pull.head_sha[:7]}")
                     ctx.log.info("review: #%s skipped: %s", number, result.detail)
                     return
                 try:
@@ -120,7 +128,7 @@ async def review(ctx: Context, number: int, trigger: str) -> None:
         finally:
             if reading is not None:
                 reading.cancel()
-        result.url = str(written.get("html_url") or "")
+        result.link(written)
         result.detail = (f"{merged.verdict}: {len(merged.findings)} findings, {len(comments)} inline; "
                          f"{inp.coverage.files_read} of {inp.coverage.files_changed} files, "
                          f"{inp.coverage.tokens:,} tokens in {inp.coverage.chunks} call(s)")
@@ -148,10 +156,9 @@ def _start_reading(ctx: Context, number: int) -> Reading | None:
 def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], result: JobResult) -> bool:
     existing = review_for(ctx.session, reviews, pull.number, pull.head_sha)
     if existing is not None:
-        result.outcome, result.detail = "skipped", f"already reviewed at {pull.head_sha[:7]}"
-        result.url = str(existing.get("html_url") or "")
+        result.skip(f"already reviewed at {pull.head_sha[:7]}", existing)
     elif pull.state != "open":
-        result.outcome, result.detail = "skipped", f"pull request is {pull.state}"
+        result.skip(f"pull request is {pull.state}")
     else:
         return True
     ctx.log.info("review: #%s skipped: %s", pull.number, result.detail)
@@ -160,7 +167,6 @@ def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], res
 
 async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
                         reading: Reading | None) -> tuple[ReviewInput, ReviewReply, list[ModelResult]]:
-    from bot.llm.model_router import InvalidOutput
     from bot.prompts.review_prompt import assemble_review
 
     models = ctx.models(ctx.job_id(PHASE, f"#{pull.number}"), PHASE)
@@ -177,15 +183,12 @@ async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
         placing.cancel()
     for answer_ in answers:
         result.add_model(answer_)
-        if not isinstance(answer_.data, ReviewReply):  # the router validates; this guards its contract
-            raise InvalidOutput(f"the model router returned {type(answer_.data).__name__}, not ReviewReply")
-    replies = [a.data for a in answers if isinstance(a.data, ReviewReply)]
-    return inp, merge_replies(replies, [p.label for p in inp.prompts]), answers
+    return inp, merge_replies([a.data for a in answers], [p.label for p in inp.prompts]), answers
+
 
 
 def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: list[ModelResult],
                  trigger: str) -> tuple[str, list[dict[str, Any]]]:
-    secrets = secret_values(ctx.config)
     inline, folded = place(merged.findings, inp.diffmap)
     values: dict[str, Any] = {
         "mark": review_marker(inp.pull.number, inp.pull.head_sha), "sha": inp.pull.head_sha,
@@ -196,59 +199,40 @@ def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: li
     bare = render("comments/review.md.j2", **values, folded=[], more=0)
     lines, more = fit([folded_line(f) for f in folded], BODY_LIMIT - len(bare) - 200)
     body = render("comments/review.md.j2", **values, folded=lines, more=more)
-    return neutralise(body, secrets), [inline_comment(f, secrets) for f in inline]
-
-
-def _explain(exc: Exception) -> tuple[str, str]:
-    from bot.llm.model_router import AllModelsFailed, BudgetExceeded, NoModelFits
-
-    if isinstance(exc, AllModelsFailed):
-        return "Every model of the profile failed to answer.", "The providers may be down or rate-limited."
-    if isinstance(exc, BudgetExceeded):
-        return "The model budget is spent, so no model was called.", "Ask the operator to raise `budgets`."
-    if isinstance(exc, NoModelFits):
-        return "A part of the change is larger than every configured window.", "Configure a model with a larger window."
-    if isinstance(exc, ConfigError):
-        return "The repository's configuration is invalid, so no model was called.", "Fix `.github/model-routing.yml`."
-    return "The model's answer did not fit the review format, even after one repair request.", "This is usually passing."
+    return body, [inline_comment(f) for f in inline]
 
 
 async def _report_failure(ctx: Context, pull: PullInfo, exc: Exception, result: JobResult) -> None:
     """One comment per pull request (edited on each failure) says what went wrong."""
-    what, fix = _explain(exc)
+    failure = explain(exc, ctx.config.profile_for(PHASE), prompt="A part of the change", answer="the review format")
     mark = marker("review-failed", pr=pull.number)
-    body = render("comments/review_failed.md.j2", mark=mark, sha=pull.head_sha, what=what,
-                  detail=str(exc).replace("```", "'''")[:DETAIL_CHARS], fix=fix)
-    written = await upsert_comment(ctx.session, pull.number, mark, neutralise(body, secret_values(ctx.config)))
-    result.outcome, result.detail = "failed", f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
-    result.url = str(written.get("html_url") or "")
+    body = render("comments/review_failed.md.j2", mark=mark, sha=pull.head_sha, what=failure.what,
+                  detail=str(exc).replace("```", "'''")[:DETAIL_CHARS], fix=failure.fix)
+    result.fail(exc, await upsert_comment(ctx.session, pull.number, mark, body))
     ctx.log.warning("review: #%s failed: %s", pull.number, result.detail)
 
 
 async def answer(ctx: Context, number: int, question: str, asker: str) -> None:
     """One reply comment answering the question from the ``ask`` phase's profile."""
-    from bot.llm.model_router import ModelError
     from bot.prompts.ask_prompt import assemble_ask
 
     async with ctx.job("ask", f"#{number}") as result:
         if not question:
             await reply(ctx, "ask", render("comments/ask.md.j2", question="(none)", footer=footer([]),
                                            error="write the question after `/ask`, e.g. `/ask where is the retry policy?`"))
-            result.outcome, result.detail = "skipped", "no question"
+            result.skip("no question")
             return
         try:
             models = ctx.models(ctx.job_id("ask", f"#{number}"), "ask")
             inp = await assemble_ask(ctx, number, question, asker, models)
             model = await models.complete("ask", inp.messages, labels=inp.labels)
         except (ModelError, ConfigError) as exc:
-            what, fix = _explain(exc)
-            written = await reply(ctx, "ask", render("comments/ask.md.j2", question=question, footer=footer([]),
-                                                     error=f"{what} {fix}"))
-            result.outcome, result.detail = "failed", f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
-            result.url = str(written.get("html_url") or "")
+            failure = explain(exc, ctx.config.profile_for("ask"), prompt="The question and its context",
+                              answer="an answer")
+            result.fail(exc, await reply(ctx, "ask", render("comments/ask.md.j2", question=question, footer=footer([]),
+                                                            error=f"{failure.what} {failure.fix}")))
             return
         result.add_model(model)
         body = render("comments/ask.md.j2", question=question, answer=model.text, error="",
                       c=inp.coverage, footer=footer([model]))
-        written = await reply(ctx, "ask", body)
-        result.url = str(written.get("html_url") or "")
+        result.link(await reply(ctx, "ask", body))

@@ -15,24 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 from bot.answers.spec_doc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
 from bot.config import ConfigError
+from bot.dispatch.context import DETAIL_CHARS
 from bot.dispatch.router import Router
 from bot.dispatch.slash import Command, CommandTable
 from bot.dispatch.triggers import on_label
 from bot.github.comments import marker, own_comment, upsert_comment
 from bot.github.issue_reads import IssueReads, read_issue
+from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
 from bot.safety import neutralise, redact, secret_values
 from bot.templates import render
 
 if TYPE_CHECKING:
     from bot.dispatch.context import Context, JobResult
-    from bot.llm.model_router import ModelResult
+    from bot.llm.result import ModelResult
 
 router = Router()
 commands = CommandTable()
 
 PHASE = "spec"
-DETAIL_CHARS = 2_000
 NOTICE_START = "<!-- model-routing:spec-failed issue={n} -->"
 NOTICE_END = "<!-- model-routing:spec-failed-end -->"
 NOTICE_RE = re.compile(r"<!-- model-routing:spec-failed issue=\d+ -->.*?<!-- model-routing:spec-failed-end -->\n*", re.DOTALL)
@@ -62,16 +63,13 @@ async def spec_command(ctx: Context, cmd: Command) -> None:
 async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[IssueReads] | None = None) -> None:
     """Read the context (or take the reads already started), ask the model, and post or edit
     the one spec comment."""
-    from bot.llm.model_router import ModelError  # imports no model library; only a call does
-
     mark = marker(PHASE, issue=number)
     async with ctx.job(PHASE, f"#{number}") as result:
         context = await (reads if reads is not None else read_issue(ctx.session, number, branch_hint=ctx.branch_hint))
         existing = own_comment(ctx.session, context.issue.raw_comments, mark)  # no second listing
         previous = _previous_spec(ctx, existing)
         if previous and ctx.event.delivery_id and previous.delivery == ctx.event.delivery_id:
-            result.outcome, result.detail = "skipped", f"revision {previous.revision} already written by this delivery"
-            result.url = str((existing or {}).get("html_url") or "")
+            result.skip(f"revision {previous.revision} already written by this delivery", existing)
             ctx.log.info("spec: #%s %s", number, result.detail)
             return
         try:
@@ -82,7 +80,7 @@ async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[I
         revision = (previous.revision if previous else _visible_revision(existing)) + 1
         body = _spec_body(ctx, number, mark, revision, model, trigger)
         written = await upsert_comment(ctx.session, number, mark, body, existing=existing or {})  # {}: looked, none
-        result.url = str(written.get("html_url") or "")
+        result.link(written)
         result.detail = f"revision {revision}"
         ctx.log.info("spec: revision %d for #%s by %s", revision, number, model.model)
 
@@ -104,16 +102,14 @@ async def _ask_model(ctx: Context, context: IssueReads, previous: EmbeddedSpec |
     router = ctx.models(ctx.job_id(PHASE, f"#{context.issue.number}"), PHASE)
     model = await router.complete(PHASE, messages, labels=context.issue.labels, response_model=SpecData)
     result.add_model(model)
-    if not isinstance(model.data, SpecData):  # the router validates; this guards its contract
-        from bot.llm.model_router import InvalidOutput
-
-        raise InvalidOutput(f"the model router returned {type(model.data).__name__}, not SpecData")
     return model
 
 
 def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: ModelResult, trigger: str) -> str:
     secrets = secret_values(ctx.config)
     spec = _redacted(model.data, secrets)
+    # the sections as the post shows them (every post is neutralised on its way out): the
+    # embedded copy must be the text the approver reads
     sections = neutralise(render("comments/spec_sections.md.j2", spec=_displayable(spec)), secrets).strip()
     embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections,
                                   delivery=ctx.event.delivery_id), key=ctx.settings.webhook_secret)
@@ -130,7 +126,7 @@ def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: Model
         embedded=embedded,
         footer=footer([model]),
     )
-    return neutralise(body, secrets)
+    return body
 
 
 def _redacted(spec: SpecData, secrets: list[str]) -> SpecData:
@@ -170,26 +166,6 @@ def _visible_revision(existing: dict[str, Any] | None) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _explain(exc: Exception, profile: str) -> tuple[str, str]:
-    """What happened, and what to do before retrying, in words for the issue's readers."""
-    from bot.llm.model_router import AllModelsFailed, BudgetExceeded, NoModelFits
-
-    if isinstance(exc, AllModelsFailed):
-        return (f"Every model of the `{profile}` profile failed to answer.",
-                "The providers may be down or rate-limited; wait a few minutes.")
-    if isinstance(exc, BudgetExceeded):
-        return ("The model budget for this repository is spent, so no model was called.",
-                "Ask the operator to raise `budgets` in the bot's configuration, or wait for the next month.")
-    if isinstance(exc, NoModelFits):
-        return ("The issue and its context are larger than every configured model's window, so no model was called.",
-                "Shorten the issue or its comments, or ask the operator to configure a model with a larger window.")
-    if isinstance(exc, ConfigError):
-        return ("The repository's configuration (`.github/model-routing.yml`) is invalid, so no model was called.",
-                "Fix the configuration on the default branch (the details say what is wrong).")
-    return ("The model's answer did not fit the spec format, even after one repair request.",
-            "This is usually a passing problem with the model.")
-
-
 async def _report_failure(
     ctx: Context,
     number: int,
@@ -200,8 +176,8 @@ async def _report_failure(
     result: JobResult,
 ) -> None:
     """One comment (the spec's own) says what happened; an earlier revision stays below it."""
-    profile = ctx.config.phases.get(PHASE, "high-reasoning")
-    what, fix = _explain(exc, profile)
+    profile = ctx.config.profile_for(PHASE)
+    failure = explain(exc, profile, prompt="The issue and its context", answer="the spec format")
     kept = NOTICE_RE.sub("", (existing or {}).get("body") or "").replace(mark, "", 1).strip()
     kept = kept.removeprefix("---").strip()  # the rule below an earlier notice; added again below
     # a kept spec carries its own footer; a notice alone gets one saying what this run spent
@@ -212,15 +188,13 @@ async def _report_failure(
         notice_start=NOTICE_START.format(n=number),
         notice_end=NOTICE_END,
         issue=number,
-        what=what,
+        what=failure.what,
         detail=str(exc).replace("```", "'''")[:DETAIL_CHARS],
-        fix=fix,
+        fix=failure.fix,
         previous_revision=previous.revision if previous else _visible_revision(existing),
         footer="" if kept else footer([], note=note),
     ).strip()
-    body = neutralise(f"{mark}\n{notice}\n\n---\n\n{kept}" if kept else f"{mark}\n{notice}\n", secret_values(ctx.config))
+    body = f"{mark}\n{notice}\n\n---\n\n{kept}" if kept else f"{mark}\n{notice}\n"
     written = await upsert_comment(ctx.session, number, mark, body, existing=existing or {})  # {}: looked, none
-    result.outcome = "failed"
-    result.detail = f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]
-    result.url = str(written.get("html_url") or "")
+    result.fail(exc, written)
     ctx.log.warning("spec: #%s failed: %s", number, result.detail)

@@ -65,7 +65,7 @@ def test_a_failed_review_says_so_in_one_comment(
 
     assert github.reviews(REPO, number) == []
     [notice] = [c.body for c in github.comments(REPO, number) if "model-routing:review-failed" in c.body]
-    assert "could not be written" in notice and "Every model of the profile failed" in notice
+    assert "could not be written" in notice and "Every model of the `massive-context` profile failed" in notice
     assert [r.outcome for r in outcome.results] == ["failed"]
 
 

@@ -206,9 +206,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     fork = fork_without_secrets(event, config, env)
     if fork:
         return _nothing(event, fork, env, outcome="fork-without-secrets")
-    from handlers import router  # the composed handlers: cheap, no model library
+    from bot.work.compose import handler_router  # cheap: no model library
 
-    if not router.handles(event.name, event.action):
+    if not handler_router().handles(event.name, event.action):
         return _nothing(event, f"no handler for {event.key}", env)
     if event.sender_is_bot:  # the dispatcher drops these too; here without building it
         return _nothing(event, f"ignored {event.key} from bot {event.sender}", env)

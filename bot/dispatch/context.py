@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, Phase
 
 if TYPE_CHECKING:
     from bot.dispatch.events import Event
     from bot.github.session import Session
-    from bot.llm.model_router import ModelResult, ModelRouter
+    from bot.llm.model_router import ModelRouter
+    from bot.llm.result import ModelResult
     from bot.settings import Settings
     from bot.store.holds import Holds
     from bot.store.ledger import Ledger
@@ -96,7 +97,7 @@ class Context:
     def job_id(self, phase: str, target: str) -> str:
         return f"{self.event.delivery_id or 'local'}:{phase}:{target}"
 
-    def models(self, job: str, phase: str) -> ModelRouter:
+    def models(self, job: str, phase: Phase) -> ModelRouter:
         """The model router for one job; refuses when the repository's config is invalid."""
         if self.config_error:
             raise ConfigError(self.config_error)

@@ -19,6 +19,7 @@ from bot.github.clients import GitHubClients
 from bot.github.rest import decoded_content, http_status
 from bot.github.session import Session
 from bot.github.writes import Writes
+from bot.safety import secret_values
 from bot.settings import Settings
 from bot.store.holds import Holds, LocalHolds
 from bot.store.ledger import Ledger
@@ -78,7 +79,7 @@ class Dispatcher:
             config, error = await self._repo_config(gh, event.repo)
             if error:
                 logger.warning("invalid repository config: %s", error)
-            session = Session(gh, event.repo, Writes(gh, dry_run=dry_run, emit=emit), logger,
+            session = Session(gh, event.repo, Writes(gh, dry_run=dry_run, emit=emit, secrets=secret_values(config)), logger,
                               fetch_limit=config.limits.fetch_concurrency, bot_login=self.settings.bot_login)
             ctx = Context(
                 event=event,

@@ -23,7 +23,7 @@ from bot.dispatch.router import Router
 from bot.github.comments import marker, upsert_comment
 from bot.llm.footer import NO_MODEL_NOTE, footer
 from bot.markdown import code_flags
-from bot.safety import clean_untrusted, neutralise, secret_values
+from bot.safety import clean_untrusted
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -139,14 +139,13 @@ def where(ctx: Context) -> Where:
 
 
 async def reply(ctx: Context, kind: str, body: str) -> dict[str, Any]:
-    """Answer the triggering comment with a comment of ``kind``, neutralised. The marker names
+    """Answer the triggering comment with a comment of ``kind``. The marker names
     the triggering comment, so a redelivery edits the reply instead of adding another."""
     comment_id = (ctx.event.payload.get("comment") or {}).get("id", "none")
     number = ctx.event.issue_number
     if number is None:
         raise ValueError(f"{ctx.event.key} names no issue or pull request to reply on")
-    text = neutralise(body, secret_values(ctx.config))
-    return await upsert_comment(ctx.session, number, marker(kind, comment=comment_id), text)
+    return await upsert_comment(ctx.session, number, marker(kind, comment=comment_id), body)
 
 
 async def reply_help(
@@ -169,7 +168,7 @@ async def reply_help(
     )
     async with ctx.job("help", f"#{ctx.event.issue_number}") as result:
         written = await reply(ctx, "help", body)
-        result.url = str(written.get("html_url") or "")
+        result.link(written)
     return written
 
 

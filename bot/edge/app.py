@@ -25,6 +25,7 @@ from bot.edge.metrics import EdgeMetrics, collect
 from bot.edge.webhook import MAX_BODY, Receive, Scope, Send, WebhookEndpoint
 from bot.github.clients import RetryPolicy
 from bot.settings import Settings
+from bot.work.compose import handler_router
 from bot.work.queue import QueueOptions
 from bot.work.services import Services
 
@@ -92,7 +93,7 @@ def create_app(
             await asyncio.to_thread(ingest.stop)  # commits what is still queued
             await asyncio.to_thread(services.stop)
 
-    webhook = WebhookEndpoint(settings.webhook_secret)
+    webhook = WebhookEndpoint(settings.webhook_secret, handler_router().handles)
     routes = [
         Route("/webhook", webhook, methods=["POST"]),  # reached only by other methods: 405
         Route("/healthz", healthz, methods=["GET"]),

@@ -165,11 +165,13 @@ def _envelope_stdlib(raw: bytes) -> tuple[str | None, str | None]:
 
 
 class WebhookEndpoint:
-    """The ASGI callable for ``POST /webhook``. Its collaborators come from the lifespan state
-    (``scope["state"]``): ``ingest``, ``edge`` (metrics) and ``services``."""
+    """The ASGI callable for ``POST /webhook``. ``wanted(event, action)`` says whether any
+    handler takes a delivery (the others are stored as skipped, without their payload); the
+    ingest and the metrics come from the lifespan state (``scope["state"]``)."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: str | None, wanted: Callable[[str, str | None], bool]) -> None:
         self.signature = Signature(secret) if secret is not None else None
+        self.wanted = wanted
 
     def _check_signature(self, scope: Scope, body: bytes, header: bytes | None) -> None:
         if self.signature is None:
@@ -222,7 +224,7 @@ class WebhookEndpoint:
                 {"msg": "pong", "zen": data.get("zen"), "hook_id": data.get("hook_id")}).encode())
             return
         ingest: Ingest = state["ingest"]
-        wanted = state["services"].dispatcher.router.handles(event, action)
+        wanted = self.wanted(event, action)
         record = NewDelivery(delivery.decode("ascii"), event, action, repo,
                              raw if wanted else b"", PENDING if wanted else SKIPPED)
         try:

@@ -42,7 +42,7 @@ async def upsert_comment(
         body = f"{mark}\n{body}"
     found = existing if existing is not None else await find_comment(session, number, mark)
     if found:
-        if found.get("body") == body:
+        if found.get("body") == session.writes.as_posted(body):
             return found
         return await session.writes.request("PATCH", f"/repos/{session.repo}/issues/comments/{found['id']}", {"body": body})
     return await session.writes.request("POST", f"/repos/{session.repo}/issues/{number}/comments", {"body": body})

@@ -19,7 +19,6 @@ from bot.answers.findings import Finding
 from bot.github.comments import marker, own_comment
 from bot.github.diffmap import DiffMap
 from bot.github.rest import http_status, paginate
-from bot.safety import neutralise
 
 if TYPE_CHECKING:
     from bot.github.session import Session
@@ -69,9 +68,8 @@ def place(findings: Sequence[Finding], diffmap: DiffMap) -> tuple[list[Finding],
     return inline, folded
 
 
-def inline_comment(f: Finding, secrets: Sequence[str]) -> dict[str, Any]:
-    text = neutralise(f"**{f.severity}**: {f.message}"[:COMMENT_LIMIT], secrets)
-    return {"path": f.path, "line": f.line, "side": "RIGHT", "body": text}
+def inline_comment(f: Finding) -> dict[str, Any]:
+    return {"path": f.path, "line": f.line, "side": "RIGHT", "body": f"**{f.severity}**: {f.message}"[:COMMENT_LIMIT]}
 
 
 def folded_line(item: Folded) -> str:

@@ -1,4 +1,10 @@
-"""Every write to GitHub goes through here, so that ``--dry-run`` can print it instead.
+"""Every write to GitHub goes through here, so that ``--dry-run`` can print it instead, and so
+that every text the bot posts is neutralised on the one path all posts take.
+
+Posted text (a comment's or review's ``body``, an inline comment's ``body``, a pull request's
+``title`` and ``body``, a commit's ``message``) goes through ``bot.safety.neutralise`` here:
+no live @mention, no slash command, no remote image, no secret, whichever handler wrote it.
+Contents of files (blobs and trees) are code and are written exactly as given.
 
 In dry-run mode a write is printed as one JSON line ``{"method", "path", "body"}`` and answered
 with a stand-in object carrying made-up identifiers, so a handler can go on (a tree needs the
@@ -9,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from bot.safety import neutralise
 
 if TYPE_CHECKING:
     from githubkit import GitHub
@@ -32,21 +41,47 @@ def _stand_in(method: str, path: str, body: Any, serial: int) -> dict[str, Any]:
     }
 
 
+# the writes whose text people read: issue and pull request comments, pull requests and their
+# reviews, commits (messages)
+_POSTED = re.compile(r"^/repos/[^/]+/[^/]+/(?:issues|pulls|git/commits)(?:/|$)")
+_TEXT_FIELDS = ("body", "title", "message")
+
+
+def neutralised(path: str, body: Any, secrets: Sequence[str]) -> Any:
+    """``body`` with the text fields of a posting write neutralised (see the module's doc)."""
+    if not isinstance(body, dict) or not _POSTED.match(path):
+        return body
+    out = dict(body)
+    for key in _TEXT_FIELDS:
+        if isinstance(out.get(key), str):
+            out[key] = neutralise(out[key], secrets)
+    if isinstance(out.get("comments"), list):
+        out["comments"] = [neutralised(path, c, secrets) if isinstance(c, dict) else c for c in out["comments"]]
+    return out
+
+
 class Writes:
     def __init__(
         self,
         gh: GitHub[Any] | None,
         dry_run: bool = False,
         emit: Callable[[str], None] | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.gh = gh
         self.dry_run = dry_run
+        self.secrets = list(secrets)
         self.planned: list[dict[str, Any]] = []
         self._emit = emit or (lambda line: print(line, file=sys.stdout, flush=True))
+
+    def as_posted(self, text: str) -> str:
+        """``text`` as a post carries it once written (to compare with what GitHub holds)."""
+        return neutralise(text, self.secrets)
 
     async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         """Send one write (POST/PATCH/PUT/DELETE) and return GitHub's JSON answer."""
         method = method.upper()
+        body = neutralised(path, body, self.secrets)
         record = {"method": method, "path": path, "body": body}
         self.planned.append(record)
         if self.dry_run or self.gh is None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bot.templates import render
 
 if TYPE_CHECKING:
-    from bot.llm.model_router import ModelResult
+    from bot.llm.result import ModelResult
 
 NO_MODEL_NOTE = "No model was called for this reply."
 

@@ -13,65 +13,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from bot.config import Config, ConfigError, ModelSpec
+from bot.config import Config, ConfigError, Phase
 from bot.llm import catalog, structured
 from bot.llm import plan as modelplan
+from bot.llm.errors import AllModelsFailed, BudgetExceeded, InvalidOutput, NoModelFits
+from bot.llm.result import D, Decision, ModelResult
 from bot.store.ledger import Call, Ledger
 
 Messages = list[dict[str, Any]]
-
-
-class ModelError(RuntimeError):
-    """Base of every failure a handler reports."""
-
-
-class AllModelsFailed(ModelError):
-    """Every model of the profile that can hold the prompt failed (the attempts are listed)."""
-
-
-class BudgetExceeded(ModelError):
-    """The monthly or per-job budget would be passed: no call was made."""
-
-
-class NoModelFits(ModelError):
-    """The prompt is bigger than every configured window."""
-
-
-class InvalidOutput(ModelError):
-    """The structured answer was still invalid after one repair request."""
-
-
-@dataclass(frozen=True)
-class ModelResult:
-    text: str
-    data: BaseModel | None
-    phase: str
-    profile: str
-    model: str
-    reason: str  # why this model, in words (shown in footers)
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    latency_s: float
-    escalated_from: str | None = None  # profile it escalated from, if any
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What ``decide`` returns; no model is called."""
-
-    phase: str
-    profile: str
-    model: ModelSpec
-    reason: str
-    window: int
-    tokens: int
-    skipped: list[str]  # "model: why" for models passed over
-    escalated_from: str | None = None
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -88,7 +42,7 @@ class _Answer:
 
 
 class ModelRouter:
-    def __init__(self, config: Config, ledger: Ledger, *, repo: str, job: str, phase: str) -> None:
+    def __init__(self, config: Config, ledger: Ledger, *, repo: str, job: str, phase: Phase) -> None:
         self.config = config
         self.ledger = ledger
         self.repo = repo
@@ -125,11 +79,25 @@ class ModelRouter:
 
     # -- calling ---------------------------------------------------------------------------------
 
+    @overload
     async def complete(
         self, phase: str, messages: Messages | str, *, labels: Iterable[str] = (),
-        response_model: type[BaseModel] | None = None, profile: str | None = None,
+        response_model: type[M], profile: str | None = None,
         reason: str | None = None, max_output_tokens: int | None = None,
-    ) -> ModelResult:
+    ) -> ModelResult[M]: ...
+
+    @overload
+    async def complete(
+        self, phase: str, messages: Messages | str, *, labels: Iterable[str] = (),
+        response_model: None = None, profile: str | None = None,
+        reason: str | None = None, max_output_tokens: int | None = None,
+    ) -> ModelResult[None]: ...
+
+    async def complete(
+        self, phase: str, messages: Messages | str, *, labels: Iterable[str] = (),
+        response_model: type[M] | None = None, profile: str | None = None,
+        reason: str | None = None, max_output_tokens: int | None = None,
+    ) -> ModelResult[M] | ModelResult[None]:
         """Route, check the budgets, call with fallbacks; with ``response_model``, ask for JSON
         that fits it, validate, and send one repair request before giving up."""
         base: Messages = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
@@ -272,7 +240,7 @@ class ModelRouter:
             cost_usd=cost, latency_s=latency, outcome=outcome, error=error,
         ))
 
-    def _result(self, plan: modelplan.Plan, answers: list[_Answer], data: BaseModel | None) -> ModelResult:
+    def _result(self, plan: modelplan.Plan, answers: list[_Answer], data: D) -> ModelResult[D]:
         last = answers[-1]
         return ModelResult(
             text=last.text, data=data, phase=plan.phase, profile=last.candidate.profile,

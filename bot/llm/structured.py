@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from bot.templates import render
 
 _FENCED = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```", re.DOTALL)
+M = TypeVar("M", bound=BaseModel)
 MAX_ERRORS = 20  # a repair request quotes at most this many errors
 
 
@@ -70,7 +71,7 @@ def _json_texts(text: str) -> list[str]:
     return found
 
 
-def parse(text: str, model: type[BaseModel]) -> BaseModel:
+def parse(text: str, model: type[M]) -> M:
     """The answer as ``model``; OutputInvalid with readable errors when it is not."""
     decoded: list[Any] = []
     problems: list[str] = []

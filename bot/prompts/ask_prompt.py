@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from bot.dispatch.context import Context
     from bot.llm.model_router import ModelRouter
 
-PHASE: Phase = "ask"
 # words that look like paths or file names: "bot/models.py", "README.md", "`Makefile`"
 _PATHISH = re.compile(r"`([^`\s]+)`|([\w.-]+(?:/[\w.-]+)+|[\w-]+\.[A-Za-z][\w]{0,7})")
 
@@ -48,9 +47,9 @@ def mentioned_paths(*texts: str) -> list[str]:
     return found
 
 
-def _messages(ctx: Context, thread: IssueThread, question: str, asker: str, ref: str, tree_text: str,
+def _messages(ctx: Context, phase: Phase, thread: IssueThread, question: str, asker: str, ref: str, tree_text: str,
               tree: tuple[int, int], pieces: Sequence[Piece]) -> list[dict[str, Any]]:
-    system = render("prompts/ask_system.md.j2", repo=ctx.repo, instructions=ctx.config.instructions.get(PHASE, ""))
+    system = render("prompts/ask_system.md.j2", repo=ctx.repo, instructions=ctx.config.instructions.get(phase, ""))
     user = render("prompts/ask_user.md.j2", repo=ctx.repo, thread=thread, question=question, asker=asker,
                   ref=ref, tree=tree_text, tree_shown=tree[0], tree_total=tree[1], pieces=[p.text for p in pieces])
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -71,14 +70,15 @@ async def assemble_ask(ctx: Context, number: int, question: str, asker: str, rou
         listed, diffs = FileList([]), []
     files = listed.files
     labels = tuple(thread.labels)
-    _, window = choose_window(router, PHASE, labels, sum(p.tokens for p in diffs), reserve)
+    _, window = choose_window(router, labels, sum(p.tokens for p in diffs), reserve)
     room = window - reserve - packing.margin(window)
     paths = [t.path for t in tree.files]
     changed = [f.path for f in files]
     tree_text, _, shown = await asyncio.to_thread(
         packing.tree_listing, paths, changed, int(room * packing.TREE_SHARE), count)
     tree_info = (shown, len(paths))
-    fixed = await asyncio.to_thread(router.count_tokens, _messages(ctx, thread, question, asker, ref, tree_text, tree_info, []))
+    bare = _messages(ctx, router.phase, thread, question, asker, ref, tree_text, tree_info, [])
+    fixed = await asyncio.to_thread(router.count_tokens, bare)
     usable = max(0, room - fixed)
     coverage = Coverage(files_changed=max(pull.changed_files if pull else 0, len(files)), files_listed=len(files),
                         window=window, reserve=reserve, tree_paths=shown, tree_total=len(paths))
@@ -95,14 +95,11 @@ async def assemble_ask(ctx: Context, number: int, question: str, asker: str, rou
     coverage.lines_read = sum(p.lines for p in taken)
     # the pieces' tokens may be estimates (a large change is sampled): count the prompt as the
     # router will, and shed context files (lowest priority last) while it is over the room
-    while True:
-        messages = _messages(ctx, thread, question, asker, ref, tree_text, tree_info, taken + extras)
-        coverage.tokens = await asyncio.to_thread(router.count_tokens, messages)
-        if coverage.tokens <= room or not extras:
-            break
-        excess = coverage.tokens - room
-        while extras and excess > 0:
-            excess -= extras.pop().tokens
+    async def build(kept: list[Piece]) -> tuple[list[dict[str, Any]], int]:
+        messages = _messages(ctx, router.phase, thread, question, asker, ref, tree_text, tree_info, taken + kept)
+        return messages, await asyncio.to_thread(router.count_tokens, messages)
+
+    messages, coverage.tokens, extras, _ = await packing.shed_to_fit(build, extras, room)
     coverage.head_files = sum(1 for p in extras if p.kind == "head") + coverage.whole_in_diff
     coverage.related_files = sum(1 for p in extras if p.kind == "related")
     return AskInput(messages, coverage, labels)

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.answers.edits import Applied, EditPlan, TreeItem, apply_plan, decoded, files_to_read
+from bot.llm.errors import InvalidOutput
 from bot.prompts.implement_prompt import repair_message
 
 if TYPE_CHECKING:
-    from bot.llm.model_router import ModelResult, ModelRouter
+    from bot.llm.model_router import ModelRouter
+    from bot.llm.result import ModelResult
 
-PHASE = "implement"
 ESCALATE_TO = "high-reasoning"
 REASON_CHARS = 160
 
@@ -67,7 +68,6 @@ async def plan_and_apply(
     """Run the steps above, recording them in ``done`` (so a footer can list the calls made
     even when one raises). ``contents`` grows with every file read; ``shown`` lists the files
     the model has seen. ModelError from the first or the escalated call propagates."""
-    from bot.llm.model_router import InvalidOutput
 
     convo = list(messages)
     seen = set(shown)
@@ -83,7 +83,7 @@ async def plan_and_apply(
             done.switch = (f"Switched to `{ESCALATE_TO}` mid-task: the edits of `{before}` did not apply, "
                            "even after one repair request.")
         try:
-            result = await router.complete(PHASE, convo, labels=labels, response_model=EditPlan, **options)
+            result = await router.complete(router.phase, convo, labels=labels, response_model=EditPlan, **options)
         except InvalidOutput as exc:
             if step != "repair":
                 raise
@@ -94,8 +94,7 @@ async def plan_and_apply(
         done.results.append(result)
         on_result(result)
         plan = result.data
-        if not isinstance(plan, EditPlan):  # the router validates; this guards its contract
-            raise InvalidOutput(f"the model router returned {type(plan).__name__}, not EditPlan")
+
         missing = [p for p in files_to_read(plan, items) if p not in contents]
         if missing:
             contents.update(await read(missing))

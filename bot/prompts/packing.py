@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 from bot.github.diffmap import HUNK_HEADER
 
+T = TypeVar("T")
 Count = Callable[[str], int]
 Kind = Literal["diff", "head", "related"]
 
@@ -173,6 +174,24 @@ def take_within(pieces: Iterable[Piece], budget: int) -> tuple[list[Piece], list
         else:
             dropped.append(piece)
     return taken, dropped
+
+
+async def shed_to_fit(build: Callable[[list[Piece]], Awaitable[tuple[T, int]]], extras: Sequence[Piece],
+                      room: int) -> tuple[T, int, list[Piece], int]:
+    """Build the prompt with every context piece, count it (``build`` returns both); while it is
+    over ``room``, drop pieces from the end (lowest priority) by about the excess and build again:
+    estimates decided what was fetched, the count decides what is sent.
+    -> (prompt, its tokens, the pieces kept, how many were shed)."""
+    kept = list(extras)
+    shed = 0
+    while True:
+        built, tokens = await build(kept)
+        if tokens <= room or not kept:
+            return built, tokens, kept, shed
+        excess = tokens - room
+        while kept and excess > 0:
+            excess -= kept.pop().tokens
+            shed += 1
 
 
 def sample_every(n: int) -> int:

@@ -29,6 +29,7 @@ from bot.config import Phase
 from bot.github.diffmap import DiffMap
 from bot.github.pull_reads import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree, read_tree
 from bot.llm import structured
+from bot.llm.plan import ESCALATION_PROFILE
 from bot.prompts import packing
 from bot.prompts.packing import Count, Coverage, Piece
 from bot.prompts.related_files import add_extras
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from bot.dispatch.context import Context
     from bot.llm.model_router import ModelRouter
 
-PHASE: Phase = "review"
-ESCALATION_PROFILE = "massive-context"
 
 Shape = Callable[[Sequence[Piece], str, str, str], Awaitable["Prompt"]]  # pieces, part, others, label
 
@@ -111,20 +110,20 @@ def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple
     return Reading(sha, listing, tree, asyncio.ensure_future(tree_tokens()))
 
 
-def _messages(ctx: Context, pull: PullInfo, tree_text: str, tree: tuple[int, int], pieces: Sequence[Piece],
-              part: str, others: str) -> list[dict[str, Any]]:
+def _messages(ctx: Context, phase: Phase, pull: PullInfo, tree_text: str, tree: tuple[int, int],
+              pieces: Sequence[Piece], part: str, others: str) -> list[dict[str, Any]]:
     system = render("prompts/review_system.md.j2", repo=ctx.repo,
-                    instructions=ctx.config.instructions.get(PHASE, ""))
+                    instructions=ctx.config.instructions.get(phase, ""))
     user = render("prompts/review_user.md.j2", repo=ctx.repo, pull=pull, tree=tree_text,
                   tree_shown=tree[0], tree_total=tree[1], part=part, others=others,
                   pieces=[p.text for p in pieces])
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def choose_window(router: ModelRouter, phase: Phase, labels: Sequence[str], needed: int, reserve: int) -> tuple[str, int]:
+def choose_window(router: ModelRouter, labels: Sequence[str], needed: int, reserve: int) -> tuple[str, int]:
     """The routed profile's window; the widest profile's when the prompt needs more (the router
     escalates the same way; it never goes to a smaller window)."""
-    profile = router.decide(phase, labels=labels).profile
+    profile = router.decide(router.phase, labels=labels).profile
     window = router.window(profile)
     if needed + reserve > window and router.window(ESCALATION_PROFILE) > window:
         return ESCALATION_PROFILE, router.window(ESCALATION_PROFILE)
@@ -159,7 +158,7 @@ async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: F
     diffs = drafts  # tokens counted or estimated; texts once ``rendering`` is done
     changed = [f.path for f in files]
     diff_total = sum(p.tokens for p in diffs)
-    profile, window = choose_window(router, PHASE, pull.labels, diff_total, reserve)
+    profile, window = choose_window(router, pull.labels, diff_total, reserve)
     room = window - reserve - packing.margin(window)
     paths = [t.path for t in tree.files]
     tree_budget = int(room * packing.TREE_SHARE)
@@ -221,7 +220,7 @@ async def _tree_listing(paths: list[str], changed: list[str], budget: int, count
 async def _prompt(ctx: Context, router: ModelRouter, pull: PullInfo, tree_text: str, tree: tuple[int, int],
                   pieces: Sequence[Piece], part: str, others: str, label: str) -> Prompt:
     """One prompt, counted as the router will count it: chat format and JSON instructions included."""
-    messages = _messages(ctx, pull, tree_text, tree, pieces, part, others)
+    messages = _messages(ctx, router.phase, pull, tree_text, tree, pieces, part, others)
     sized = structured.with_instructions(messages, ReviewReply, native=False)
     return Prompt(messages, await asyncio.to_thread(router.count_tokens, sized), label, tuple(pieces))
 
@@ -229,16 +228,11 @@ async def _prompt(ctx: Context, router: ModelRouter, pull: PullInfo, tree_text: 
 async def _whole(shape: Shape, diffs: list[Piece], extras: list[Piece], room: int, coverage: Coverage) -> list[Prompt] | None:
     """The one prompt of the whole change; context files (lowest priority first) shed while its
     count is over the room. None when the diff alone is over."""
-    extras = list(extras)
-    shed = 0
-    while True:
-        prompt = await shape(diffs + extras, "", "", "")
-        if prompt.tokens <= room or not extras:
-            break
-        excess = prompt.tokens - room
-        while extras and excess > 0:
-            excess -= extras.pop().tokens
-            shed += 1
+    async def build(kept: list[Piece]) -> tuple[Prompt, int]:
+        prompt = await shape(diffs + kept, "", "", "")
+        return prompt, prompt.tokens
+
+    prompt, _, _, shed = await packing.shed_to_fit(build, extras, room)
     if shed:
         coverage.left_out.append(f"{packing.plural(shed, 'more context file')}: the prompt, counted, was over its estimate")
     return [prompt] if prompt.tokens <= room else None

@@ -6,10 +6,18 @@ from pathlib import Path
 
 from bot.config import Config, load_operator_config
 from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.router import Router
 from bot.github.clients import GitHubClients, RetryPolicy
 from bot.settings import Settings
 from bot.store.backends import open_ledger
 from bot.store.holds import Holds
+
+
+def handler_router() -> Router:
+    """The composed handlers; importing them loads no model library."""
+    from handlers import router
+
+    return router
 
 
 def build_dispatcher(
@@ -21,8 +29,6 @@ def build_dispatcher(
 ) -> Dispatcher:
     """``holds``: the server passes its delivery store, shared by every worker; the Action and
     replay run one delivery per process and keep theirs in memory."""
-    from handlers import router  # the composed handlers; imports no model library
-
     config = config if config is not None else load_operator_config(settings.config_path)
     ledger = open_ledger(settings, data_dir)
-    return Dispatcher(settings, config, router, ledger, GitHubClients(settings, retry), holds)
+    return Dispatcher(settings, config, handler_router(), ledger, GitHubClients(settings, retry), holds)

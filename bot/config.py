@@ -17,6 +17,8 @@ Profile = Literal["high-reasoning", "high-throughput", "massive-context"]
 Phase = Literal["spec", "implement", "review", "ask", "debug", "security"]
 PROFILES: tuple[Profile, ...] = ("high-reasoning", "high-throughput", "massive-context")
 PHASES: tuple[Phase, ...] = ("spec", "implement", "review", "ask", "debug", "security")
+ReviewAction = Literal["opened", "ready_for_review", "synchronize"]
+REVIEW_ACTIONS: tuple[ReviewAction, ...] = ("opened", "ready_for_review", "synchronize")
 
 
 class Strict(BaseModel):
@@ -61,9 +63,7 @@ class Triggers(Strict):
     design_labels: list[str] = Field(default_factory=lambda: ["design"])
     approve_labels: list[str] = Field(default_factory=lambda: ["spec-approved"])
     large_pr: LargePR = Field(default_factory=LargePR)
-    review_on: list[Literal["opened", "ready_for_review", "synchronize"]] = Field(
-        default_factory=lambda: ["opened", "ready_for_review", "synchronize"]
-    )
+    review_on: list[ReviewAction] = Field(default_factory=lambda: list(REVIEW_ACTIONS))
 
 
 class Budgets(Strict):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.aio import bounded
 from bot.answers.findings import ReviewReply, merge_replies
-from bot.config import Config, ConfigError, Phase
+from bot.config import REVIEW_ACTIONS, Config, ConfigError, Phase
 from bot.dispatch.context import DETAIL_CHARS
 from bot.dispatch.router import Router
 from bot.dispatch.slash import Command, CommandTable, reply
@@ -50,7 +50,6 @@ commands = CommandTable()
 
 PHASE: Phase = "review"
 CHUNK_CONCURRENCY = 4  # chunk reviews in flight at once: fast, yet a budget stop comes soon
-REVIEW_ACTIONS = ("opened", "ready_for_review", "synchronize")
 VERDICT_WORDS = {"looks-good": "looks good", "minor-issues": "minor issues",
                  "needs-changes": "needs changes", "blocking": "blocking issues"}
 HOLD_S = 3600.0  # longer than any review; a worker that died holding it blocks no longer
@@ -166,13 +165,13 @@ def _may_review(ctx: Context, pull: PullInfo, reviews: list[dict[str, Any]], res
 
 
 async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
-                        reading: Reading | None) -> tuple[ReviewInput, ReviewReply, list[ModelResult]]:
+                        reading: Reading | None) -> tuple[ReviewInput, ReviewReply, list[ModelResult[ReviewReply]]]:
     from bot.prompts.review_prompt import assemble_review
 
     models = ctx.models(ctx.job_id(PHASE, f"#{pull.number}"), PHASE)
     inp = await assemble_review(ctx, pull, models, reading)
 
-    async def one(messages: list[dict[str, Any]]) -> ModelResult:
+    async def one(messages: list[dict[str, Any]]) -> ModelResult[ReviewReply]:
         return await models.complete(PHASE, messages, labels=pull.labels, response_model=ReviewReply)
 
     placing = asyncio.ensure_future(asyncio.to_thread(lambda: inp.diffmap))  # CPU work, while the model answers
@@ -187,7 +186,7 @@ async def _review_model(ctx: Context, pull: PullInfo, result: JobResult,
 
 
 
-def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: list[ModelResult],
+def _review_body(ctx: Context, inp: ReviewInput, merged: ReviewReply, models: list[ModelResult[Any]],
                  trigger: str) -> tuple[str, list[dict[str, Any]]]:
     inline, folded = place(merged.findings, inp.diffmap)
     values: dict[str, Any] = {

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from bot.answers.spec_doc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
-from bot.config import ConfigError
+from bot.config import ConfigError, Phase
 from bot.dispatch.context import DETAIL_CHARS
 from bot.dispatch.router import Router
 from bot.dispatch.slash import Command, CommandTable
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 router = Router()
 commands = CommandTable()
 
-PHASE = "spec"
+PHASE: Phase = "spec"
 NOTICE_START = "<!-- model-routing:spec-failed issue={n} -->"
 NOTICE_END = "<!-- model-routing:spec-failed-end -->"
 NOTICE_RE = re.compile(r"<!-- model-routing:spec-failed issue=\d+ -->.*?<!-- model-routing:spec-failed-end -->\n*", re.DOTALL)
@@ -85,7 +85,8 @@ async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[I
         ctx.log.info("spec: revision %d for #%s by %s", revision, number, model.model)
 
 
-async def _ask_model(ctx: Context, context: IssueReads, previous: EmbeddedSpec | None, result: JobResult) -> ModelResult:
+async def _ask_model(ctx: Context, context: IssueReads, previous: EmbeddedSpec | None,
+                     result: JobResult) -> ModelResult[SpecData]:
     messages = [
         {"role": "system", "content": render("prompts/spec_system.md.j2", repo=context.repo)},
         {
@@ -105,7 +106,8 @@ async def _ask_model(ctx: Context, context: IssueReads, previous: EmbeddedSpec |
     return model
 
 
-def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: ModelResult, trigger: str) -> str:
+def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: ModelResult[SpecData],
+               trigger: str) -> str:
     secrets = secret_values(ctx.config)
     spec = _redacted(model.data, secrets)
     # the sections as the post shows them (every post is neutralised on its way out): the

@@ -226,7 +226,6 @@ def test_cost_reads_this_repositorys_spend_this_month_from_the_ledger(
 
 def test_route_names_each_phases_profile_and_model_without_a_model_call(
         github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any) -> None:
-    pytest.importorskip("bot.llm.route_view")
     number = seed(github, alice="write")
     outcome = run(make_dispatcher(settings), commented(github, number, "/route"))
     [reply] = replies(github, number)

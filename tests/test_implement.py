@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bot.answers.spec_doc import BLOCK_RE, EmbeddedSpec, SpecData, embed
+from bot.cli import replay
 from bot.cli.runner import dispatch_once
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
@@ -667,7 +668,6 @@ def test_dry_run_plans_tree_commit_ref_and_draft_pr_and_writes_nothing(
 def test_replay_dry_run_prints_the_planned_writes(
     github: FakeGitHub, llm: FakeLLM, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    replay = pytest.importorskip("bot.cli.replay")
     number = seed(github)
     bot_spec(github, settings, number)
     llm.script("fast-a", reply(WRITE_EXPORT))

@@ -68,8 +68,15 @@ def dispatch_once(
     from bot.work.compose import build_dispatcher
 
     dispatcher = build_dispatcher(settings, config)
+
+    async def once() -> Outcome:
+        try:
+            return await dispatcher.dispatch(event, dry_run=dry_run, emit=emit)
+        finally:
+            await dispatcher.aclose()
+
     try:
-        return asyncio.run(dispatcher.dispatch(event, dry_run=dry_run, emit=emit))
+        return asyncio.run(once())
     finally:
         dispatcher.ledger.close()
 

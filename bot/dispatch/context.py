@@ -41,7 +41,7 @@ class JobResult:
     url: str = ""
     detail: str = ""
 
-    def add_model(self, result: ModelResult) -> None:
+    def add_model(self, result: ModelResult[Any]) -> None:
         self.profile, self.model, self.reason = result.profile, result.model, result.reason
         self.tokens_in += result.tokens_in
         self.tokens_out += result.tokens_out

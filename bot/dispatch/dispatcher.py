@@ -55,6 +55,13 @@ class Dispatcher:
         self.clients = clients or GitHubClients(settings)
         self.holds: Holds = holds if holds is not None else LocalHolds()
 
+    async def aclose(self) -> None:
+        """Before the event loop that ran the deliveries closes: stop what the model library
+        left running on it."""
+        from bot.llm.catalog import release_litellm
+
+        await release_litellm()
+
     def handles(self, event: Event) -> bool:
         return self.router.handles(event.name, event.action)
 

@@ -50,7 +50,8 @@ class Event:
 
     @property
     def sender(self) -> str | None:
-        return _get(self.payload, "sender", "login")
+        login = _get(self.payload, "sender", "login")
+        return login if isinstance(login, str) else None
 
     @property
     def sender_is_bot(self) -> bool:
@@ -77,7 +78,7 @@ class Event:
             try:
                 from githubkit.webhooks import parse_obj
 
-                self._typed.append(parse_obj(self.name, self.payload))  # type: ignore[arg-type]
+                self._typed.append(parse_obj(self.name, self.payload))
             except Exception:  # noqa: BLE001 - any model error means "use the raw payload"
                 self._typed.append(None)
         return self._typed[0]

@@ -7,7 +7,7 @@ No client library: the format is a few lines of text.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -91,7 +91,7 @@ def collect(services: Services, ingest: Ingest, answers: Mapping[tuple[str, str]
     out.family("model_routing_model_calls", "counter", "Model calls by profile, model and outcome.",
                (({"profile": p, "model": m, "outcome": o}, n) for p, m, o, n, *_ in calls), "_total")
     tokens: Counter[tuple[str, str, str]] = Counter()
-    cost: Counter[tuple[str, str]] = Counter()
+    cost: dict[tuple[str, str], float] = defaultdict(float)
     for profile, model, _, _, tokens_in, tokens_out, usd in calls:
         tokens[(profile, model, "in")] += int(tokens_in or 0)
         tokens[(profile, model, "out")] += int(tokens_out or 0)

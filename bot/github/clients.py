@@ -122,7 +122,7 @@ class GitHubClients:
         client = self._installations.get(installation_id)
         if client is None:
             app = self.app()
-            client = app.with_auth(app.auth.as_installation(installation_id))  # type: ignore[attr-defined]
+            client = app.with_auth(app.auth.as_installation(installation_id))
             self._installations[installation_id] = client
         return client
 

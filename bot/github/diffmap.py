@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 # A line of a patch that starts with "@@" is always a hunk header: every body line starts with
@@ -40,7 +40,7 @@ class RightLines:
     def __len__(self) -> int:
         return sum(e - s for s, e in zip(self.starts, self.ends, strict=True))
 
-    def __iter__(self) -> Iterable[int]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[int]:
         for start, end in zip(self.starts, self.ends, strict=True):
             yield from range(start, end)
 

@@ -91,7 +91,7 @@ def clean(text: str | None, limit: int = TEXT_CHARS) -> str:
 
 async def _tree(session: Session, branch: str) -> list[TreeEntry]:
     data = await get_json_or_none(session.gh, f"/repos/{session.repo}/git/trees/{branch}")
-    kinds = {"blob": "file", "tree": "dir", "commit": "submodule"}
+    kinds: dict[object, str] = {"blob": "file", "tree": "dir", "commit": "submodule"}
     entries = (data or {}).get("tree") or []
     return [
         TreeEntry(str(e.get("path", "")), "symlink" if e.get("mode") == "120000" else kinds.get(e.get("type"), "file"))

@@ -12,6 +12,7 @@ nothing; ``base_model`` names a map entry to borrow the window and prices from, 
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
@@ -33,6 +34,17 @@ def litellm_module() -> ModuleType:
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+async def release_litellm() -> None:
+    """Stop litellm's background logging worker before the running event loop closes. litellm
+    starts it on the loop of the first call; left running, it is collected with the closed loop
+    and Python reports its coroutine as never finished. A no-op when litellm was never loaded."""
+    if "litellm" not in sys.modules:
+        return
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+    await GLOBAL_LOGGING_WORKER.stop(timeout=5.0)
 
 
 def map_entry(name: str) -> dict[str, Any] | None:

@@ -3,7 +3,7 @@ every model call that wrote it (or a note that none did)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.templates import render
 
@@ -13,5 +13,5 @@ if TYPE_CHECKING:
 NO_MODEL_NOTE = "No model was called for this reply."
 
 
-def footer(results: list[ModelResult], note: str = "") -> str:
+def footer(results: list[ModelResult[Any]], note: str = "") -> str:
     return render("comments/footer.md.j2", results=results, note=note)

@@ -35,7 +35,7 @@ Reader = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 
 @dataclass
 class Attempts:
-    results: list[ModelResult] = field(default_factory=list)  # every completed call, in order
+    results: list[ModelResult[Any]] = field(default_factory=list)  # every completed call, in order
     plan: EditPlan | None = None  # the plan that applied (None: none did)
     applied: Applied = field(default_factory=Applied)
     errors: list[list[str]] = field(default_factory=list)  # per failed attempt
@@ -63,7 +63,7 @@ async def plan_and_apply(
     contents: dict[str, bytes],
     shown: list[str],
     read: Reader,
-    on_result: Callable[[ModelResult], None],
+    on_result: Callable[[ModelResult[Any]], None],
 ) -> None:
     """Run the steps above, recording them in ``done`` (so a footer can list the calls made
     even when one raises). ``contents`` grows with every file read; ``shown`` lists the files

@@ -206,21 +206,21 @@ class RedisDeliveryStore(DeliveryStore):
         )
 
     def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
-        args = [self.prefix, delivery_id, token, lease_s]
+        args: list[str | float] = [self.prefix, delivery_id, token, lease_s]
         if not self._claim(keys=[self._key(delivery_id)], args=args):
             return None
         return self.get(delivery_id)
 
     def heartbeat(self, delivery_id: str, token: str, lease_s: float) -> bool:
-        args = [self.prefix, delivery_id, token, lease_s]
+        args: list[str | float] = [self.prefix, delivery_id, token, lease_s]
         return bool(self._heartbeat(keys=[self._key(delivery_id)], args=args))
 
     def finish(self, delivery_id: str, token: str, status: str, error: str | None = None) -> bool:
-        args = [self.prefix, delivery_id, token, status, error or "", 0]
+        args: list[str | float] = [self.prefix, delivery_id, token, status, error or "", 0]
         return bool(self._finish(keys=[self._key(delivery_id)], args=args))
 
     def release(self, delivery_id: str, token: str, error: str, recheck_in: float) -> bool:
-        args = [self.prefix, delivery_id, token, PENDING, error, recheck_in]
+        args: list[str | float] = [self.prefix, delivery_id, token, PENDING, error, recheck_in]
         return bool(self._finish(keys=[self._key(delivery_id)], args=args))
 
     def stale(self, limit: int = 500) -> list[str]:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.store.deliveries import PENDING, RETENTION_S, Delivery, DeliveryStore, NewDelivery, applies
 from bot.store.payload_log import PayloadLog
@@ -163,7 +164,7 @@ class SqliteDeliveryStore(DeliveryStore):
             # WAL file over instead of growing it
             self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
-    def _run(self, sql: str, args: tuple[object, ...] = ()) -> tuple[list[tuple[object, ...]], int]:
+    def _run(self, sql: str, args: tuple[object, ...] = ()) -> tuple[list[tuple[Any, ...]], int]:
         """Rows and rowcount, both read under the lock (RETURNING rows arrive as they are fetched)."""
         with self._lock:
             cur = self._db.execute(sql, args)
@@ -178,10 +179,11 @@ class SqliteDeliveryStore(DeliveryStore):
         )
         if not rows:
             return None
-        row = rows[0]
-        seg, off, length = row[5:8]
-        payload = bytes(row[4]) if seg is None else self.payloads.read(seg, off, length)  # type: ignore[arg-type]
-        return Delivery(*row[:4], payload, *row[8:])  # type: ignore[arg-type]
+        (id_, event, action, repo, inline, seg, off, length, status, attempts, received_at,
+         claim, lease_until, finished_at, error) = rows[0]
+        payload = bytes(inline) if seg is None else self.payloads.read(seg, off, length)
+        return Delivery(id_, event, action, repo, payload, status, attempts, received_at,
+                        claim, lease_until, finished_at, error)
 
     def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
         now = time.time()
@@ -243,7 +245,7 @@ class SqliteDeliveryStore(DeliveryStore):
 
     def counts(self) -> dict[tuple[str, str], int]:
         rows, _ = self._run("SELECT event, status, COUNT(*) FROM deliveries GROUP BY event, status")
-        return {(str(event), str(status)): int(n) for event, status, n in rows}  # type: ignore[call-overload]
+        return {(str(event), str(status)): int(n) for event, status, n in rows}
 
     def ping(self) -> bool:
         try:

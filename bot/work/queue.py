@@ -164,12 +164,15 @@ class Reaper:
                 return
 
 
-class _WakeWorker(Worker):
+class _WakeWorker(Worker):  # type: ignore[misc]  # huey ships no type information
     """Waits on the queue's ``Wake`` rather than sleeping, so a job enqueued in this process
     starts at once; other processes' jobs are still seen within ``max_delay``."""
 
     wake: Wake
     _seen = 0
+    delay: float  # huey's Worker sets these
+    max_delay: float
+    backoff: float
 
     def loop(self, now: Any = None) -> None:
         self._seen = self.wake.generation  # before looking at the queue
@@ -181,7 +184,7 @@ class _WakeWorker(Worker):
         self.delay *= self.backoff
 
 
-class QueueConsumer(Consumer):
+class QueueConsumer(Consumer):  # type: ignore[misc]  # huey ships no type information
     """huey's thread consumer. ``embedded`` (inside ``serve``): no signal handlers of its own,
     uvicorn owns the signals and the lifespan stops it."""
 

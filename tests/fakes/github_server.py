@@ -12,28 +12,25 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from tests.fakes import github_routes_issues, github_routes_pulls, github_routes_repo
+from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
 from tests.fakes.github_http import Call, HttpError, Reply, Routes
 from tests.fakes.github_shapes import error, validation_failed
 from tests.fakes.github_state import State, Token
 from tests.fakes.openapi import OpenAPI
 
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 BOT_USER_AGENT = "model-routing-bot"  # bot.github.USER_AGENT; tests that call directly use another
 
 
@@ -238,31 +235,9 @@ class Backend:
                         media_type=reply.content_type)
 
 
-class ServerThread:
-    """uvicorn on 127.0.0.1 with a free port, in a daemon thread."""
+class ServerThread(AppServer):
+    """The fake GitHub's API on 127.0.0.1: every path goes to the backend's pipeline."""
 
     def __init__(self, backend: Backend) -> None:
-        app = Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
-                                               methods=ALL_METHODS)])
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._socket]},
-                                        name="fake-github", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake GitHub did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        super().__init__(Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
+                                                          methods=ALL_METHODS)]))

@@ -23,7 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
-from tests.fakes import github_routes_issues, github_routes_pulls, github_routes_repo
+from tests.fakes import (
+    github_routes_actions,
+    github_routes_checks,
+    github_routes_issues,
+    github_routes_pulls,
+    github_routes_repo,
+)
 from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
 from tests.fakes.github_http import Call, HttpError, Reply, Routes
@@ -92,8 +98,10 @@ class Backend:
         self.validate_responses = validate_responses
         self.stats = ConformanceStats()
         self.routes = Routes()
-        for module in (github_routes_repo, github_routes_issues, github_routes_pulls):
+        for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
+                       github_routes_checks, github_routes_actions):
             module.register(self.routes)
+        self.log_host: Any = None  # where job-log downloads redirect (FakeGitHub sets it)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}
         self.latency = 0.0
         self.tree_limit = 100_000  # entries before a recursive tree says truncated

@@ -104,6 +104,11 @@ class FakeGitHub(Seeding):
             self.state.repos[full_name.lower()] = repo
             for login, role in (roles or {}).items():
                 repo.roles[login.lower()] = role
+            if fork_of is not None and files is None:  # a fork starts with its parent's branches
+                source = self._repo(fork_of)
+                repo.refs.update({k: v for k, v in source.refs.items()
+                                  if k.startswith("refs/heads/")})
+                return repo
             self.commit(full_name, default_branch, files or {"README.md": f"# {name}\n"},
                         message="Initial commit", parent=None)
         return repo

@@ -26,9 +26,11 @@ from starlette.routing import Route as StarletteRoute
 from tests.fakes import (
     github_routes_actions,
     github_routes_checks,
+    github_routes_commits,
     github_routes_issues,
     github_routes_pulls,
     github_routes_repo,
+    github_routes_reviews,
 )
 from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
@@ -99,7 +101,8 @@ class Backend:
         self.stats = ConformanceStats()
         self.routes = Routes()
         for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
-                       github_routes_checks, github_routes_actions):
+                       github_routes_reviews, github_routes_commits, github_routes_checks,
+                       github_routes_actions):
             module.register(self.routes)
         self.log_host: Any = None  # where job-log downloads redirect (FakeGitHub sets it)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}

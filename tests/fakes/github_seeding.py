@@ -1,7 +1,7 @@
-"""More of FakeGitHub's seeding API: CI results and closing pull requests.
+"""More of FakeGitHub's seeding API: CI results, code scanning, and closing pull requests.
 
-A mixin of `FakeGitHub` (github.py), kept in its own module so the seeding of checks and Actions
-grows without crowding the core. Everything here builds state the way GitHub
+A mixin of `FakeGitHub` (github.py), kept in its own module so the seeding of checks, Actions
+and code scanning grows without crowding the core. Everything here builds state the way GitHub
 would have built it: a workflow run brings its check suite and one check run per job; a merged
 pull request has a real merge commit on its base branch.
 """
@@ -15,7 +15,7 @@ from tests.fakes.github_routes_actions import new_workflow_run
 from tests.fakes.github_routes_checks import branch_of, new_check_run, suite_for
 from tests.fakes.github_routes_repo import resolve_commit
 from tests.fakes.github_state import Pull, Repo, now_iso
-from tests.fakes.github_state_ci import ACTIONS_SLUG, CheckRun, WorkflowRun
+from tests.fakes.github_state_ci import ACTIONS_SLUG, Alert, CheckRun, WorkflowRun
 
 
 def _merged_files(base: dict[str, bytes], ours: dict[str, bytes],
@@ -114,6 +114,21 @@ class Seeding:
     def log_host_requests(self) -> list[LogRequest]:
         """Every request the job-log host received, with its headers."""
         return self.logs.requests
+
+    # -- code scanning -------------------------------------------------------------------------
+    def set_security_events(self, full_name: str, level: str | None = "write") -> None:
+        """What the token may do with code scanning here: "write", "read" or None (403)."""
+        with self.state.lock:
+            self.state.ci.scan(self._repo(full_name).full_name).security_events = level
+
+    def sarif_uploads(self, full_name: str) -> list[Any]:
+        """The decoded SARIF logs uploaded to the repository, oldest first."""
+        with self.state.lock:
+            return [u.document for u in self.state.ci.scan(full_name).uploads]
+
+    def code_scanning_alerts(self, full_name: str) -> list[Alert]:
+        with self.state.lock:
+            return list(self.state.ci.scan(full_name).alerts)
 
     # -- pull requests -------------------------------------------------------------------------
     def close_pull(self, full_name: str, number: int, *, merged: bool = False,

@@ -31,6 +31,7 @@ from tests.fakes import (
     github_routes_pulls,
     github_routes_repo,
     github_routes_reviews,
+    github_routes_scanning,
 )
 from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
@@ -102,7 +103,7 @@ class Backend:
         self.routes = Routes()
         for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
                        github_routes_reviews, github_routes_commits, github_routes_checks,
-                       github_routes_actions):
+                       github_routes_actions, github_routes_scanning):
             module.register(self.routes)
         self.log_host: Any = None  # where job-log downloads redirect (FakeGitHub sets it)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}
@@ -120,6 +121,13 @@ class Backend:
             self.latency = 0.0
             for value, login in self.static_tokens.items():
                 self.state.tokens[value] = Token(value, login)
+
+    def record_violation(self, kind: str, call: Call, operation: str | None,
+                         problems: list[str]) -> None:
+        """A handler's own finding, such as an uploaded SARIF log that breaks its schema: it
+        fails the test at teardown like a request the description forbids."""
+        with self.state.lock:
+            self.violations.append(Violation(kind, call.method, call.path, operation, problems))
 
     # -- the pipeline ----------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:

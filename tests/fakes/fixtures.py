@@ -1,5 +1,6 @@
 """GitHub's own test material, fetched by ``.ci/fetch-github-fixtures`` from the npm registry:
-the official OpenAPI description and ``@octokit/webhooks-examples``.
+the official OpenAPI description and ``@octokit/webhooks-examples``; and, from PyPI, the OASIS
+SARIF 2.1.0 JSON Schema that code scanning uploads are checked against.
 
 Incoming events in tests start from a real example payload and only the fields a test is about
 (repository, sender, issue, label, ...) are rewritten, so every other field is what GitHub sends.
@@ -29,6 +30,10 @@ def openapi_path() -> Path:
 
 def examples_path() -> Path:
     return fixtures_dir() / "webhooks-examples" / "api.github.com" / "index.json"
+
+
+def sarif_schema_path() -> Path:
+    return fixtures_dir() / "sarif-schema-2.1.0.json"
 
 
 def require(path: Path, what: str) -> Path:

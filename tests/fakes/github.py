@@ -1,8 +1,9 @@
 """The one fake GitHub: a started server plus the seeding API tests use to build its world.
 
 Tests drive the bot through githubkit against ``FakeGitHub.url``; they set the scene with the
-methods here (repositories with files, roles, issues, comments, branches, pull requests), inject
-faults, and read back what the bot did through ``requests`` and the state. The shapes of what
+methods here (repositories with files, roles, issues, comments, branches, pull requests) and in
+github_seeding.py (check runs, workflow runs and their logs, code scanning, merged pull
+requests), inject faults, and read back what the bot did through ``requests`` and the state. The shapes of what
 it answers are checked against GitHub's OpenAPI description when the description is available
 (``.ci/fetch-github-fixtures``), and every violation is recorded in ``violations``.
 """
@@ -14,8 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.github_git import Signature
+from tests.fakes.github_logs import LogHost
 from tests.fakes.github_routes_issues import new_comment, new_issue
 from tests.fakes.github_routes_pulls import open_pull
+from tests.fakes.github_seeding import Seeding
 from tests.fakes.github_server import Backend, Fault, RecordedRequest, ServerThread, Violation
 from tests.fakes.github_state import Comment, Issue, Pull, Repo, now_iso
 from tests.fakes.openapi import OpenAPI
@@ -28,21 +31,26 @@ def _bytes(content: bytes | str) -> bytes:
     return content if isinstance(content, bytes) else content.encode()
 
 
-class FakeGitHub:
+class FakeGitHub(Seeding):
     def __init__(self, openapi: OpenAPI | None) -> None:
         self.backend = Backend(openapi)
         self._server = ServerThread(self.backend)
+        self.logs = LogHost(self.backend.state)  # where job-log downloads are redirected
+        self.backend.log_host = self.logs
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
         self._server.start()
+        self.logs.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
+        self.logs.stop()
 
     def reset(self) -> None:
         self.backend.reset()
+        self.logs.reset()
 
     @property
     def url(self) -> str:
@@ -96,6 +104,11 @@ class FakeGitHub:
             self.state.repos[full_name.lower()] = repo
             for login, role in (roles or {}).items():
                 repo.roles[login.lower()] = role
+            if fork_of is not None and files is None:  # a fork starts with its parent's branches
+                source = self._repo(fork_of)
+                repo.refs.update({k: v for k, v in source.refs.items()
+                                  if k.startswith("refs/heads/")})
+                return repo
             self.commit(full_name, default_branch, files or {"README.md": f"# {name}\n"},
                         message="Initial commit", parent=None)
         return repo

@@ -112,14 +112,10 @@ class Routes:
         return best
 
 
-def paginate(call: Call, items: list[Any], render: Callable[[Any], Any] | None = None,
-             max_items: int | None = None) -> Reply:
-    """One page of a list with GitHub's Link header (per_page 30 by default, 100 at most).
-
-    `render` turns only the items of the page into JSON, so 3,000-file PRs stay cheap."""
-    if max_items is not None:
-        items = items[:max_items]
-    per_page = max(1, min(call.int_query("per_page", 30), 100))
+def page_of(call: Call, items: list[Any], default: int = 30,
+            maximum: int = 100) -> tuple[list[Any], dict[str, str]]:
+    """One page of ``items`` (``per_page``/``page`` from the query) and its Link header."""
+    per_page = max(1, min(call.int_query("per_page", default), maximum))
     page = max(1, call.int_query("page", 1))
     last = max(1, -(-len(items) // per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
@@ -133,5 +129,15 @@ def paginate(call: Call, items: list[Any], render: Callable[[Any], Any] | None =
         links += [link(page - 1, "prev"), link(1, "first")]
     if page < last:
         links += [link(page + 1, "next"), link(last, "last")]
-    headers = {"link": ", ".join(links)} if links else {}
+    return chunk, ({"link": ", ".join(links)} if links else {})
+
+
+def paginate(call: Call, items: list[Any], render: Callable[[Any], Any] | None = None,
+             max_items: int | None = None) -> Reply:
+    """One page of a list with GitHub's Link header (per_page 30 by default, 100 at most).
+
+    `render` turns only the items of the page into JSON, so 3,000-file PRs stay cheap."""
+    if max_items is not None:
+        items = items[:max_items]
+    chunk, headers = page_of(call, items)
     return Reply(200, [render(x) for x in chunk] if render else chunk, headers)

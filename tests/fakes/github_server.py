@@ -12,28 +12,34 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
-from tests.fakes import github_routes_issues, github_routes_pulls, github_routes_repo
+from tests.fakes import (
+    github_routes_actions,
+    github_routes_checks,
+    github_routes_commits,
+    github_routes_issues,
+    github_routes_pulls,
+    github_routes_repo,
+    github_routes_reviews,
+    github_routes_scanning,
+)
+from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
 from tests.fakes.github_http import Call, HttpError, Reply, Routes
 from tests.fakes.github_shapes import error, validation_failed
 from tests.fakes.github_state import State, Token
 from tests.fakes.openapi import OpenAPI
 
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 BOT_USER_AGENT = "model-routing-bot"  # bot.github.clients.USER_AGENT; tests that call directly use another
 
 
@@ -95,8 +101,11 @@ class Backend:
         self.validate_responses = validate_responses
         self.stats = ConformanceStats()
         self.routes = Routes()
-        for module in (github_routes_repo, github_routes_issues, github_routes_pulls):
+        for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
+                       github_routes_reviews, github_routes_commits, github_routes_checks,
+                       github_routes_actions, github_routes_scanning):
             module.register(self.routes)
+        self.log_host: Any = None  # where job-log downloads redirect (FakeGitHub sets it)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}
         self.latency = 0.0
         self.tree_limit = 100_000  # entries before a recursive tree says truncated
@@ -112,6 +121,13 @@ class Backend:
             self.latency = 0.0
             for value, login in self.static_tokens.items():
                 self.state.tokens[value] = Token(value, login)
+
+    def record_violation(self, kind: str, call: Call, operation: str | None,
+                         problems: list[str]) -> None:
+        """A handler's own finding, such as an uploaded SARIF log that breaks its schema: it
+        fails the test at teardown like a request the description forbids."""
+        with self.state.lock:
+            self.violations.append(Violation(kind, call.method, call.path, operation, problems))
 
     # -- the pipeline ----------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
@@ -238,31 +254,9 @@ class Backend:
                         media_type=reply.content_type)
 
 
-class ServerThread:
-    """uvicorn on 127.0.0.1 with a free port, in a daemon thread."""
+class ServerThread(AppServer):
+    """The fake GitHub's API on 127.0.0.1: every path goes to the backend's pipeline."""
 
     def __init__(self, backend: Backend) -> None:
-        app = Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
-                                               methods=ALL_METHODS)])
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._socket]},
-                                        name="fake-github", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake GitHub did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        super().__init__(Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
+                                                          methods=ALL_METHODS)]))

@@ -204,7 +204,8 @@ def pull_simple(api: str, state: State, r: Repo, p: Pull) -> Json:
         "user": base["user"], "body": i.body, "labels": base["labels"], "milestone": None,
         "active_lock_reason": None, "created_at": i.created_at, "updated_at": i.updated_at,
         "closed_at": i.closed_at, "merged_at": i.closed_at if p.merged else None,
-        "merge_commit_sha": None, "assignee": base["assignee"], "assignees": base["assignees"],
+        "merge_commit_sha": p.merge_commit_sha, "assignee": base["assignee"],
+        "assignees": base["assignees"],
         "requested_reviewers": [], "requested_teams": [],
         "head": {"label": f"{head_repo.owner.login}:{p.head_ref}", "ref": p.head_ref,
                  "sha": head_sha, "user": user(api, head_repo.owner),
@@ -227,7 +228,8 @@ def pull_request(api: str, state: State, r: Repo, p: Pull) -> Json:
     review_comments = sum(len(state.reviews[x].comments) for x in p.review_ids)
     body.update({
         "merged": p.merged, "mergeable": None, "rebaseable": None,
-        "mergeable_state": "unknown", "merged_by": None,
+        "mergeable_state": "unknown",
+        "merged_by": user(api, state.user(p.merged_by)) if p.merged_by else None,
         "comments": len(r.issues[p.number].comment_ids), "review_comments": review_comments,
         "maintainer_can_modify": p.maintainer_can_modify, "commits": len(commits),
         "additions": sum(d.additions for d in diffs),

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from tests.fakes.github_diff import FileDiff, diff_trees
 from tests.fakes.github_git import GitStore, Signature
+from tests.fakes.github_state_ci import CIState
 
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
 # the collaborator permission API reports the legacy base role next to role_name
@@ -121,6 +122,8 @@ class Pull:
     base_ref: str
     draft: bool = False
     merged: bool = False
+    merge_commit_sha: str | None = None
+    merged_by: str | None = None  # login
     maintainer_can_modify: bool = False
     review_ids: list[int] = field(default_factory=list)
     last_head: str = ""  # kept so a PR still answers after its head branch is deleted
@@ -180,6 +183,7 @@ class State:
             self.tokens: dict[str, Token] = {}
             self._ids = itertools.count(1001)
             self._diffs: dict[tuple[str, str], list[FileDiff]] = {}
+            self.ci = CIState()  # checks, Actions and code scanning (github_state_ci.py)
 
     def new_id(self) -> int:
         return next(self._ids)

@@ -218,7 +218,7 @@ class OpenAPI:
         responses = self._at(op.pointer).get("responses", {})
         declared = responses.get(str(status))
         if declared is None:
-            if 200 <= status < 300:
+            if 200 <= status < 400:  # a success or a redirect the description does not list
                 return [f"status {status} is not a response of {op.operation_id}"]
             return None
         base = (declared["$ref"][1:] if "$ref" in declared

@@ -20,16 +20,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
-from tests.fakes import github_routes_issues, github_routes_pulls, github_routes_repo
+from tests.fakes import (
+    github_routes_apps,
+    github_routes_issues,
+    github_routes_pulls,
+    github_routes_repo,
+)
 from tests.fakes.github_auth import AppIdentity, token_owner
 from tests.fakes.github_http import Call, HttpError, Reply, Routes
-from tests.fakes.github_shapes import error, validation_failed
+from tests.fakes.github_manifest import ManifestRegistry
+from tests.fakes.github_shapes import WEB, error, validation_failed
 from tests.fakes.github_state import State, Token
 from tests.fakes.openapi import OpenAPI
 
@@ -90,12 +97,15 @@ class ConformanceStats:
 class Backend:
     def __init__(self, openapi: OpenAPI | None, validate_responses: bool = True) -> None:
         self.state = State()
-        self.app = AppIdentity()
+        self.app = AppIdentity()  # the built-in App; manifest.apps holds the ones registered
+        self.manifest = ManifestRegistry()  # the App manifest flow (github_manifest.py)
+        self.web_url = WEB  # GitHub's web side; FakeGitHub.start() sets the fake's own
         self.openapi = openapi
         self.validate_responses = validate_responses
         self.stats = ConformanceStats()
         self.routes = Routes()
-        for module in (github_routes_repo, github_routes_issues, github_routes_pulls):
+        for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
+                       github_routes_apps):
             module.register(self.routes)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}
         self.latency = 0.0
@@ -110,6 +120,7 @@ class Backend:
             self.faults: list[Fault] = []
             self.rate_remaining = 5000
             self.latency = 0.0
+            self.manifest.reset()
             for value, login in self.static_tokens.items():
                 self.state.tokens[value] = Token(value, login)
 
@@ -183,6 +194,8 @@ class Backend:
         return None
 
     def _authenticate(self, call: Call, kind: str) -> Reply | None:
+        if kind == "none":
+            return None
         header = call.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if not value:
@@ -190,16 +203,26 @@ class Backend:
         if kind == "jwt":
             if scheme.lower() != "bearer":
                 return Reply(401, error("A JSON web token could not be decoded", 401))
-            problem = self.app.verify_jwt(value)
+            identity = self._jwt_identity(value)
+            problem = identity.verify_jwt(value)
             if problem:
                 return Reply(401, error(problem, 401))
-            call.login = self.app.bot_login
+            call.login, call.app = identity.bot_login, identity
             return None
         token = token_owner(self.state, value) if scheme.lower() in ("token", "bearer") else None
         if token is None:
             return Reply(401, error("Bad credentials", 401))
         call.login, call.installation_id = token.login, token.installation_id
         return None
+
+    def _jwt_identity(self, token: str) -> AppIdentity:
+        """The App a JWT claims to be (its ``iss``): a manifest App when one matches, else the
+        built-in App, whose check then gives GitHub's message for a JWT it cannot verify."""
+        try:
+            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            return self.app
+        return self.manifest.identity(str(iss)) or self.app
 
     def _check_response(self, call: Call, operation: str, reply: Reply) -> None:
         assert self.openapi is not None
@@ -239,11 +262,16 @@ class Backend:
 
 
 class ServerThread:
-    """uvicorn on 127.0.0.1 with a free port, in a daemon thread."""
+    """uvicorn on 127.0.0.1 with a free port, in a daemon thread: the backend's API pipeline,
+    or another ASGI ``app`` (the fake's web side, github_web.py)."""
 
-    def __init__(self, backend: Backend) -> None:
-        app = Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
-                                               methods=ALL_METHODS)])
+    def __init__(self, backend: Backend | None, app: Any = None,
+                 name: str = "fake-github") -> None:
+        if app is None:
+            assert backend is not None
+            app = Starlette(routes=[StarletteRoute("/{path:path}", backend.handle,
+                                                   methods=ALL_METHODS)])
+        self.name = name
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
@@ -252,14 +280,14 @@ class ServerThread:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._socket]},
-                                        name="fake-github", daemon=True)
+                                        name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake GitHub did not start")
+                raise RuntimeError(f"{self.name} did not start")
             time.sleep(0.01)
 
     def stop(self) -> None:

@@ -20,8 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.github_git import Signature
-from tests.fakes.github_manifest import Code, Installation, ManifestApp, permission_levels
-from tests.fakes.github_manifest import validate_manifest
+from tests.fakes.github_manifest import (
+    Code,
+    Installation,
+    ManifestApp,
+    permission_levels,
+    validate_manifest,
+)
 from tests.fakes.github_routes_issues import new_comment, new_issue
 from tests.fakes.github_routes_pulls import open_pull
 from tests.fakes.github_server import Backend, Fault, RecordedRequest, ServerThread, Violation

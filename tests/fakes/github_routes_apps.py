@@ -53,8 +53,17 @@ def _installations(b: Backend, a: AppIdentity) -> list[tuple[int, str, Installat
 
 def list_installations(b: Backend, call: Call) -> Reply:
     a = _identity(b, call)
-    found = _installations(b, a)
-    return paginate(call, found, lambda t: _installation_json(b, call, a, *t))
+
+    def render(found: tuple[int, str, Installation | None]) -> dict[str, Any]:
+        body = _installation_json(b, call, a, *found)
+        # the description of this operation (not of the others) has the account as allOf
+        # [Simple User, Enterprise], so it must carry Enterprise's required keys as well
+        account = body["account"]
+        account.update({"name": account["login"], "slug": account["login"].lower(),
+                        "created_at": body["created_at"], "updated_at": body["updated_at"]})
+        return body
+
+    return paginate(call, _installations(b, a), render)
 
 
 def get_installation(b: Backend, call: Call) -> Reply:

@@ -173,6 +173,7 @@ class WebSide:
     async def confirm(self, request: Request) -> Response:
         form = await self._form(request) or {}
         b = self.backend
+        response: Response
         with b.state.lock:
             pending = b.manifest.pending.get(form.get("authenticity_token", ""))
             owner, _ = self._owner(request)

@@ -26,6 +26,10 @@ from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.llm import FakeLLM
 from tests.fakes.openapi import OpenAPI
 
+# fixture modules: `chromium`, `browser`, `page` (tests/browser.py); `postgres`, `database_url`,
+# `pg_url` (tests/postgres.py)
+pytest_plugins = ("tests.browser", "tests.postgres")
+
 # test model names: the fake LLM answers any name; windows and prices come from here
 TEST_MODELS: dict[str, list[dict[str, Any]]] = {
     "high-reasoning": [

@@ -6,21 +6,36 @@ github_seeding.py (check runs, workflow runs and their logs, code scanning, merg
 requests), inject faults, and read back what the bot did through ``requests`` and the state. The shapes of what
 it answers are checked against GitHub's OpenAPI description when the description is available
 (``.ci/fetch-github-fixtures``), and every violation is recorded in ``violations``.
+
+Two base URLs, as GitHub has: ``url`` is the REST API (https://api.github.com) and ``web_url``
+GitHub's web side (https://github.com), a second port that serves only the App manifest flow's
+pages (github_web.py). Apps registered through that flow are further App identities the API
+accepts JWTs from (``manifest_apps``, ``install_manifest_app``; github_manifest.py).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.github_git import Signature
 from tests.fakes.github_logs import LogHost
+from tests.fakes.github_manifest import (
+    Code,
+    Installation,
+    ManifestApp,
+    permission_levels,
+    validate_manifest,
+)
 from tests.fakes.github_routes_issues import new_comment, new_issue
 from tests.fakes.github_routes_pulls import open_pull
 from tests.fakes.github_seeding import Seeding
+from tests.fakes.github_appserver import AppServer
 from tests.fakes.github_server import Backend, Fault, RecordedRequest, ServerThread, Violation
 from tests.fakes.github_state import Comment, Issue, Pull, Repo, now_iso
+from tests.fakes.github_web import web_app
 from tests.fakes.openapi import OpenAPI
 
 ACTION_TOKEN = "ghs_fake_action_token"  # accepted as GITHUB_TOKEN (Action and replay mode)
@@ -37,14 +52,18 @@ class FakeGitHub(Seeding):
         self._server = ServerThread(self.backend)
         self.logs = LogHost(self.backend.state)  # where job-log downloads are redirected
         self.backend.log_host = self.logs
+        self._web = AppServer(web_app(self.backend), name="fake-github-web")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
         self._server.start()
         self.logs.start()
+        self._web.start()
+        self.backend.web_url = self.web_url
         return self
 
     def stop(self) -> None:
+        self._web.stop()
         self._server.stop()
         self.logs.stop()
 
@@ -56,6 +75,11 @@ class FakeGitHub(Seeding):
     def url(self) -> str:
         """The API base URL, as ``GITHUB_API_URL`` takes it."""
         return f"http://127.0.0.1:{self._server.port}"
+
+    @property
+    def web_url(self) -> str:
+        """GitHub's web side (https://github.com in production): the manifest flow's pages."""
+        return f"http://127.0.0.1:{self._web.port}"
 
     @property
     def state(self) -> Any:
@@ -197,3 +221,73 @@ class FakeGitHub(Seeding):
         with self.state.lock:
             pull = self._repo(full_name).pulls[number]
             return [self.state.reviews[i] for i in pull.review_ids]
+
+    # -- the App manifest flow (github_manifest.py, github_web.py) ---------------------------
+    @property
+    def web_login(self) -> str:
+        """Who is signed in on the web side: the owner of Apps registered at /settings/apps/new."""
+        return self.backend.manifest.login
+
+    @web_login.setter
+    def web_login(self, login: str) -> None:
+        self.backend.manifest.login = login
+
+    @property
+    def manifest_apps(self) -> dict[str, ManifestApp]:
+        """Apps registered from a manifest, by slug, oldest first."""
+        with self.state.lock:
+            return dict(self.backend.manifest.apps)
+
+    def manifest_app(self, slug: str | None = None) -> ManifestApp:
+        """The App registered as ``slug``, or the latest one."""
+        with self.state.lock:
+            apps = self.backend.manifest.apps
+            if not apps:
+                raise KeyError("no App has been registered from a manifest")
+            return apps[slug] if slug else list(apps.values())[-1]
+
+    @property
+    def web_requests(self) -> list[dict[str, Any]]:
+        """What the web side was sent: method, path, query, form, status."""
+        return self.backend.manifest.web_requests
+
+    def register_manifest_app(self, manifest: dict[str, Any], *, name: str | None = None,
+                              org: str | None = None, state: str | None = None
+                              ) -> tuple[ManifestApp, str]:
+        """Seed an App as if ``manifest`` had been posted and confirmed on the web side: the
+        App and its temporary code (trade it at ``POST /app-manifests/{code}/conversions``).
+        Raises ValueError with GitHub's objections when the manifest is not valid."""
+        with self.state.lock:
+            checked, problems = validate_manifest(json.dumps(manifest),
+                                                  permission_levels(self.backend.openapi))
+            name = name or (checked or {}).get("name") or ""
+            problem = self.backend.manifest.name_problem(name, {self.app.slug})
+            if problems or checked is None or problem:
+                raise ValueError("; ".join(problems + ([problem] if problem else [])))
+            owner, kind = (org, "Organization") if org else (self.web_login, "User")
+            pending = self.backend.manifest.hold(checked, owner, kind, state)
+            app, code = self.backend.manifest.register(self.state, pending, name)
+            return app, code.value
+
+    def manifest_codes(self) -> list[Code]:
+        with self.state.lock:
+            return list(self.backend.manifest.codes.values())
+
+    def expire_manifest_codes(self) -> None:
+        """Every outstanding code and unconfirmed manifest is now older than the hour."""
+        with self.state.lock:
+            self.backend.manifest.expire()
+
+    def install_manifest_app(self, full_name: str, app: ManifestApp | str | None = None
+                             ) -> Installation:
+        """Install a manifest App (the latest when not named) on a seeded repository; its
+        first installation becomes ``app.installation_id``."""
+        with self.state.lock:
+            self._repo(full_name)
+            chosen = app if isinstance(app, ManifestApp) else self.manifest_app(app)
+            return self.backend.manifest.install(chosen, full_name)
+
+    def install_manifest_apps_on(self, *full_names: str) -> None:
+        """Every App registered from now on is installed on these repositories at once."""
+        with self.state.lock:
+            self.backend.manifest.auto_install = list(full_names)

@@ -27,6 +27,7 @@ class Call:
     params: dict[str, str] = field(default_factory=dict)
     login: str | None = None  # who the credentials belong to
     installation_id: int | None = None
+    app: Any = None  # the App identity whose JWT authenticated the call (auth "jwt")
 
     def accept(self, media_type: str) -> bool:
         return media_type in self.headers.get("accept", "")
@@ -85,7 +86,7 @@ class Route:
     method: str
     regex: re.Pattern[str]
     handler: Handler
-    auth: str  # "token" | "jwt"
+    auth: str  # "token" | "jwt" | "none" (the manifest conversion: the code is the secret)
     literal: int  # literal characters: the more specific template wins
 
 

@@ -1,4 +1,6 @@
-"""Issues, issue comments, labels, reactions, collaborator permission and the App endpoints."""
+"""Issues, issue comments, labels, reactions, collaborator permission and the rate limit.
+
+The App endpoints are in github_routes_apps.py."""
 
 from __future__ import annotations
 
@@ -227,40 +229,6 @@ def get_permission(b: Backend, call: Call) -> Reply:
                                             LEGACY_PERMISSION[role], role))
 
 
-# -- the App ---------------------------------------------------------------------------------
-def get_app(b: Backend, call: Call) -> Reply:
-    a = b.app
-    owner = b.state.user(a.owner_login, "Organization")
-    return Reply(200, git_shapes.app(call.base_url, a.app_id, a.slug, owner, a.client_id))
-
-
-def _installation(b: Backend, call: Call, account_login: str) -> dict[str, Any]:
-    a = b.app
-    account = b.state.user(account_login)
-    return git_shapes.installation(call.base_url, a.installation_id, a.app_id, a.slug,
-                                   a.client_id, account)
-
-
-def get_repo_installation(b: Backend, call: Call) -> Reply:
-    repo = repo_or_404(b.state, call)
-    return Reply(200, _installation(b, call, repo.owner.login))
-
-
-def get_installation(b: Backend, call: Call) -> Reply:
-    if int(call.params["installation_id"]) != b.app.installation_id:
-        raise not_found()
-    return Reply(200, _installation(b, call, b.app.owner_login))
-
-
-def create_access_token(b: Backend, call: Call) -> Reply:
-    if int(call.params["installation_id"]) != b.app.installation_id:
-        raise not_found()
-    token = b.app.issue_token(b.state, b.app.installation_id)
-    return Reply(201, {"token": token.value, "expires_at": token.expires_at,
-                       "permissions": git_shapes.APP_PERMISSIONS,
-                       "repository_selection": "all"})
-
-
 def rate_limit(b: Backend, call: Call) -> Reply:
     core = {"limit": 5000, "remaining": b.rate_remaining, "used": 5000 - b.rate_remaining,
             "reset": int(time.time()) + 3600}
@@ -286,9 +254,4 @@ def register(routes: Routes) -> None:
     routes.add("POST", base + "/issues/comments/{comment_id}/reactions", create_reaction)
     routes.add("GET", base + "/issues/comments/{comment_id}/reactions", list_reactions)
     routes.add("GET", base + "/collaborators/{username}/permission", get_permission)
-    routes.add("GET", "/app", get_app, auth="jwt")
-    routes.add("GET", "/app/installations/{installation_id}", get_installation, auth="jwt")
-    routes.add("GET", base + "/installation", get_repo_installation, auth="jwt")
-    routes.add("POST", "/app/installations/{installation_id}/access_tokens",
-               create_access_token, auth="jwt")
     routes.add("GET", "/rate_limit", rate_limit)

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +26,7 @@ from starlette.routing import Route as StarletteRoute
 
 from tests.fakes import (
     github_routes_actions,
+    github_routes_apps,
     github_routes_checks,
     github_routes_commits,
     github_routes_issues,
@@ -36,7 +38,8 @@ from tests.fakes import (
 from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
 from tests.fakes.github_http import Call, HttpError, Reply, Routes
-from tests.fakes.github_shapes import error, validation_failed
+from tests.fakes.github_manifest import ManifestRegistry
+from tests.fakes.github_shapes import WEB, error, validation_failed
 from tests.fakes.github_state import State, Token
 from tests.fakes.openapi import OpenAPI
 
@@ -96,14 +99,16 @@ class ConformanceStats:
 class Backend:
     def __init__(self, openapi: OpenAPI | None, validate_responses: bool = True) -> None:
         self.state = State()
-        self.app = AppIdentity()
+        self.app = AppIdentity()  # the built-in App; manifest.apps holds the ones registered
+        self.manifest = ManifestRegistry()  # the App manifest flow (github_manifest.py)
+        self.web_url = WEB  # GitHub's web side; FakeGitHub.start() sets the fake's own
         self.openapi = openapi
         self.validate_responses = validate_responses
         self.stats = ConformanceStats()
         self.routes = Routes()
         for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
                        github_routes_reviews, github_routes_commits, github_routes_checks,
-                       github_routes_actions, github_routes_scanning):
+                       github_routes_actions, github_routes_scanning, github_routes_apps):
             module.register(self.routes)
         self.log_host: Any = None  # where job-log downloads redirect (FakeGitHub sets it)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}
@@ -119,6 +124,7 @@ class Backend:
             self.faults: list[Fault] = []
             self.rate_remaining = 5000
             self.latency = 0.0
+            self.manifest.reset()
             for value, login in self.static_tokens.items():
                 self.state.tokens[value] = Token(value, login)
 
@@ -199,6 +205,8 @@ class Backend:
         return None
 
     def _authenticate(self, call: Call, kind: str) -> Reply | None:
+        if kind == "none":
+            return None
         header = call.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if not value:
@@ -206,16 +214,26 @@ class Backend:
         if kind == "jwt":
             if scheme.lower() != "bearer":
                 return Reply(401, error("A JSON web token could not be decoded", 401))
-            problem = self.app.verify_jwt(value)
+            identity = self._jwt_identity(value)
+            problem = identity.verify_jwt(value)
             if problem:
                 return Reply(401, error(problem, 401))
-            call.login = self.app.bot_login
+            call.login, call.app = identity.bot_login, identity
             return None
         token = token_owner(self.state, value) if scheme.lower() in ("token", "bearer") else None
         if token is None:
             return Reply(401, error("Bad credentials", 401))
         call.login, call.installation_id = token.login, token.installation_id
         return None
+
+    def _jwt_identity(self, token: str) -> AppIdentity:
+        """The App a JWT claims to be (its ``iss``): a manifest App when one matches, else the
+        built-in App, whose check then gives GitHub's message for a JWT it cannot verify."""
+        try:
+            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            return self.app
+        return self.manifest.identity(str(iss)) or self.app
 
     def _check_response(self, call: Call, operation: str, reply: Reply) -> None:
         assert self.openapi is not None

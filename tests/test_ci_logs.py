@@ -15,6 +15,7 @@ from tests.fakes.ci_logs import (
     job_log,
 )
 
+FAILED = "FAILED tests/test_report.py::test_moving_average - IndexError: list index out of range"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z ")
 
 
@@ -27,8 +28,7 @@ def test_the_real_pytest_fails_on_the_bug(run: CIFailure) -> None:
     assert run.exit_code == 1  # pytest's "tests failed"
     assert run.command[1:] == ["-m", "pytest"]
     out = run.pytest_output
-    assert "FAILED tests/test_report.py::test_moving_average - IndexError: list index out of range" \
-        in out.splitlines()
+    assert FAILED in out.splitlines()
     assert re.search(r"^=+ 1 failed, 2 passed in [\d.]+s =+$", out, re.M)
     # the traceback crosses files: the test, the importing module, the buggy one
     path, line = run.bug
@@ -50,10 +50,9 @@ def test_the_job_log_wraps_the_output_in_githubs_format(run: CIFailure) -> None:
     start = bare.index("##[endgroup]", bare.index("##[group]Run python -m pytest")) + 1
     output = run.pytest_output.splitlines()
     assert bare[start:start + len(output)] == output  # pytest's lines, untouched
-    assert "FAILED tests/test_report.py::test_moving_average - IndexError: list index out of range" \
-        in bare
+    assert FAILED in bare
     assert bare[start + len(output):start + len(output) + 2] == [
-        "##[error]IndexError: list index out of range",  # the ::error command, as the runner logs it
+        "##[error]IndexError: list index out of range",  # the ::error command, as logged
         "##[error]Process completed with exit code 1.",
     ]
     stamps = [line[:28] for line in lines]

@@ -111,8 +111,10 @@ def test_prefix_stops_at_the_last_breakpoint(llm: FakeLLM) -> None:
     llm.set_cache(block=100)
     # identical well past the breakpoint: the shared user text is not counted
     messages = [
-        {"role": "system", "content": [{"type": "text", "text": "abcd" * 500, "cache_control": MARK},
-                                       {"type": "text", "text": "efgh" * 2000}]},
+        {"role": "system", "content": [
+            {"type": "text", "text": "abcd" * 500, "cache_control": MARK},
+            {"type": "text", "text": "efgh" * 2000},
+        ]},
         {"role": "user", "content": "same question"},
     ]
     ask(llm, messages)

@@ -21,12 +21,14 @@ command to the log as ``##[error]message`` and turns it into a check-run annotat
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +220,19 @@ def _workflow_message(command: str) -> str:
     return _unescape(match.group("message")) if match else command
 
 
+def _illustrative_sha(action: str) -> str:
+    """A stand-in commit for the log's download lines (not the action's real commit)."""
+    return hashlib.sha1(action.encode()).hexdigest()
+
+
+def _version(package: str) -> str:
+    """The installed version, so the log's install line matches the run's header."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
 def job_log(pytest_output: str, exit_code: int, *, run: str = "python -m pytest",
             commands: list[str] | None = None, start: datetime = START,
             python_version: str = "3.11.7", step_seconds: float = 0.0123457) -> str:
@@ -243,8 +258,8 @@ def job_log(pytest_output: str, exit_code: int, *, run: str = "python -m pytest"
         "Prepare workflow directory",
         "Prepare all required actions",
         "Getting action download info",
-        "Download action repository 'actions/checkout@v4' (SHA:08eba0b27e820071cde6df949e0beb9ba4906955)",
-        "Download action repository 'actions/setup-python@v5' (SHA:a26af69be951a213d495a4c3e4e4022e16d87065)",
+        *(f"Download action repository '{action}' (SHA:{_illustrative_sha(action)})"
+          for action in ("actions/checkout@v4", "actions/setup-python@v5")),
         "Complete job name: test",
         "##[group]Run actions/checkout@v4",
         "with:",
@@ -266,7 +281,9 @@ def job_log(pytest_output: str, exit_code: int, *, run: str = "python -m pytest"
         f"  pythonLocation: {tool}",
         f"  LD_LIBRARY_PATH: {tool}/lib",
         "##[endgroup]",
-        "Successfully installed iniconfig-2.1.0 packaging-25.0 pluggy-1.6.0 pygments-2.19.2 pytest-8.4.2",
+        "Successfully installed " + " ".join(f"{name}-{_version(name)}" for name in
+                                             ("iniconfig", "packaging", "pluggy", "pygments",
+                                              "pytest")),
         f"##[group]Run {run}",
         run,
         "shell: /usr/bin/bash -e {0}",

@@ -21,6 +21,7 @@ from bot.config import Config, ModelSpec  # noqa: E402
 from bot.dispatch import Dispatcher  # noqa: E402
 from bot.github import RetryPolicy  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests.fakes.chaos import ChaosProxy  # noqa: E402
 from tests.fakes.fixtures import openapi_path, require  # noqa: E402
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub  # noqa: E402
 from tests.fakes.llm import FakeLLM  # noqa: E402
@@ -74,6 +75,21 @@ def github(_github_server: FakeGitHub) -> Iterator[FakeGitHub]:
     if found:
         pytest.fail("the fake GitHub saw requests or gave responses that GitHub's OpenAPI "
                     "description does not allow:\n" + "\n".join(map(str, found)), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def _chaos_proxy(_github_server: FakeGitHub) -> Iterator[ChaosProxy]:
+    proxy = ChaosProxy(_github_server.url).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def chaos(_chaos_proxy: ChaosProxy, github: FakeGitHub) -> ChaosProxy:
+    """A fault-injecting proxy in front of ``github`` (give the bot ``chaos.url`` as its API
+    URL): no rules, no random faults, counters at zero."""
+    _chaos_proxy.reset(rate=0.0)
+    return _chaos_proxy
 
 
 @pytest.fixture(scope="session")

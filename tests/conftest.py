@@ -21,6 +21,7 @@ from bot.config import Config, ModelSpec
 from bot.dispatch.dispatcher import Dispatcher
 from bot.github.clients import RetryPolicy
 from bot.settings import Settings
+from tests.fakes.chaos import ChaosProxy
 from tests.fakes.fixtures import openapi_path, require
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.llm import FakeLLM
@@ -78,6 +79,21 @@ def github(_github_server: FakeGitHub) -> Iterator[FakeGitHub]:
     if found:
         pytest.fail("the fake GitHub saw requests or gave responses that GitHub's OpenAPI "
                     "description does not allow:\n" + "\n".join(map(str, found)), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def _chaos_proxy(_github_server: FakeGitHub) -> Iterator[ChaosProxy]:
+    proxy = ChaosProxy(_github_server.url).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def chaos(_chaos_proxy: ChaosProxy, github: FakeGitHub) -> ChaosProxy:
+    """A fault-injecting proxy in front of ``github`` (give the bot ``chaos.url`` as its API
+    URL): no rules, no random faults, counters at zero."""
+    _chaos_proxy.reset(rate=0.0)
+    return _chaos_proxy
 
 
 @pytest.fixture(scope="session")

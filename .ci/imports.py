@@ -58,7 +58,7 @@ def layer(module: str) -> int:
     if module == "bot.__main__":  # the entry point: the CLI's
         return 0
     for i, prefix in enumerate(LAYERS):
-        if module == prefix or module.startswith(prefix + ".") and (prefix != "bot" or module.count(".") == 1):
+        if module == prefix or (module.startswith(prefix + ".") and (prefix != "bot" or module.count(".") == 1)):
             return i
     return len(LAYERS)
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ def machine() -> dict[str, Any]:
 def versions(*extra_packages: str) -> dict[str, str]:
     """Versions of the Python packages that shape the figures, plus any tools named."""
     names = ("model-routing-bot", "uvicorn", "starlette", "httptools", "uvloop", "h11", "huey",
-             "githubkit", "litellm", "tiktoken", "httpx") + extra_packages
+             "githubkit", "litellm", "tiktoken", "httpx", *extra_packages)
     found: dict[str, str] = {}
     for name in names:
         try:
@@ -259,7 +259,7 @@ def save_result(
         "name": name,
         "title": title,
         "command": command,
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "versions": {**versions(), **(extra_versions or {})},
         "runs": runs,

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import common  # noqa: F401 - puts the checkout on sys.path
+import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from tests.fakes.github import ACTION_TOKEN, FakeGitHub  # noqa: E402
-from tests.fakes.github_server import ServerThread  # noqa: E402
-from tests.fakes.llm import FakeLLM  # noqa: E402
-from timing import Clock  # noqa: E402
+from timing import Clock
+
+from tests.fakes.github import ACTION_TOKEN, FakeGitHub
+from tests.fakes.github_server import ServerThread
+from tests.fakes.llm import FakeLLM
 
 REPO_NAME = "octo-org/widgets"
 WRITER = "alice"
@@ -39,8 +39,8 @@ def start_github(openapi: bool = False) -> tuple[FakeGitHub, Clock]:
     clock = Clock()
     clock.install(fake.backend)
     # the server thread captured backend.handle when it was built: build it again, timed
-    fake._server._socket.close()  # noqa: SLF001 - bench-only rewiring of the fake
-    fake._server = ServerThread(fake.backend)  # noqa: SLF001
+    fake._server._socket.close()
+    fake._server = ServerThread(fake.backend)
     return fake.start(), clock
 
 

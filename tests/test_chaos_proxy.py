@@ -287,7 +287,10 @@ def test_standalone_process_writes_its_stats(github: FakeGitHub, repo: str,
             statuses = [c.get(f"/repos/{REPO}").status_code for _ in range(100)]
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        code = process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert code == 0
     data = json.loads(stats_file.read_text())
     assert data["requests"] == 100 and data["seed"] == "1" and data["rate"] == 0.3
     assert data["faulted"] == statuses.count(502) + statuses.count(503) > 10

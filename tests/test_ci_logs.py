@@ -4,6 +4,7 @@ job log (tests/fakes/ci_logs.py)."""
 from __future__ import annotations
 
 import re
+
 import pytest
 
 from tests.fakes.ci_logs import (

@@ -150,7 +150,7 @@ def test_a_commit_with_its_files_paginated_past_300(github: FakeGitHub, repo: st
     assert first.parsed_data.stats.additions == 350
     assert first.parsed_data.commit.message.endswith(TRAILER)
     second = run(gh.rest.repos.async_get_commit(*R, sha, page=2))
-    assert [f.filename for f in second.parsed_data.files][0] == "gen/300.txt"
+    assert next(f.filename for f in second.parsed_data.files) == "gen/300.txt"
     assert len(second.parsed_data.files) == 50
     by_branch = run(gh.rest.repos.async_get_commit(*R, "heads/big")).parsed_data
     assert by_branch.sha == sha and by_branch.parents[0].sha == github.state.repo(

@@ -394,7 +394,7 @@ class SetupSite:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path == "/setup":
                     page = site.setup_page(github)

@@ -119,7 +119,7 @@ class JobRunner:
         if self._thread.is_alive():
             try:
                 asyncio.run_coroutine_threadsafe(self.dispatcher.aclose(), self._loop).result(timeout=10)
-            except Exception:  # noqa: BLE001 - shutting down: a slow or failed clean-up must not stop it
+            except Exception:
                 log.exception("could not stop the model library's background work")
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)

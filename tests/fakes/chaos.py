@@ -704,7 +704,7 @@ async def _main(args: argparse.Namespace) -> None:
                        host=args.host, port=args.port, stall_seconds=args.stall_seconds,
                        retry_after=args.retry_after, keep_events=False)
     serving = asyncio.ensure_future(proxy.serve_forever())
-    while proxy._server is None and not serving.done():
+    while proxy._server is None and not serving.done():  # noqa: ASYNC110 - polls the listener coming up, once
         await asyncio.sleep(0.01)
     if serving.done():
         serving.result()  # raises why it could not listen

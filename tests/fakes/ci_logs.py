@@ -27,12 +27,12 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-START = datetime(2026, 12, 6, 8, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 12, 6, 8, 0, 0, tzinfo=UTC)
 BUG_MARK = "# up to the end of the window"
 
 PROJECT: dict[str, str] = {
@@ -164,7 +164,7 @@ def error_commands(pytest_output: str) -> list[str]:
 
     for raw in pytest_output.splitlines():
         section = _SECTION.match(raw)
-        if section or raw.startswith("=") and test:
+        if section or (raw.startswith("=") and test):
             flush()
             test, where, message = (section.group(1) if section else None), None, None
             continue

@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tests.fakes.github_appserver import AppServer
 from tests.fakes.github_git import Signature
 from tests.fakes.github_logs import LogHost
 from tests.fakes.github_manifest import (
@@ -32,7 +33,6 @@ from tests.fakes.github_manifest import (
 from tests.fakes.github_routes_issues import new_comment, new_issue
 from tests.fakes.github_routes_pulls import open_pull
 from tests.fakes.github_seeding import Seeding
-from tests.fakes.github_appserver import AppServer
 from tests.fakes.github_server import Backend, Fault, RecordedRequest, ServerThread, Violation
 from tests.fakes.github_state import Comment, Issue, Pull, Repo, now_iso
 from tests.fakes.github_web import web_app
@@ -148,7 +148,7 @@ class FakeGitHub(Seeding):
             self._repo(full_name).roles[login.lower()] = role
 
     def commit(self, full_name: str, branch: str, files: Files, *, message: str = "change",
-               parent: str | None | bool = True, author: str = "octocat") -> str:
+               parent: str | bool | None = True, author: str = "octocat") -> str:
         """Commit ``files`` on ``branch`` (created from the default branch when new) and move
         the branch; ``parent=None`` makes a root commit with exactly ``files``."""
         with self.state.lock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -60,12 +60,12 @@ class AppIdentity:
                 leeway=CLOCK_SKEW,
             )
         except jwt.ExpiredSignatureError:
-            return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires"  # noqa: E501
+            return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires"
         except jwt.PyJWTError:
             return "A JSON web token could not be decoded"
-        now = datetime.now(timezone.utc).timestamp()
+        now = datetime.now(UTC).timestamp()
         if claims["iat"] > now + CLOCK_SKEW:
-            return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"  # noqa: E501
+            return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
         if claims["exp"] - claims["iat"] > MAX_JWT_LIFETIME + CLOCK_SKEW:
             return "'Expiration time' claim ('exp') is too far in the future"
         if str(claims["iss"]) not in (str(self.app_id), self.client_id):
@@ -73,7 +73,7 @@ class AppIdentity:
         return None
 
     def issue_token(self, state: State, installation_id: int) -> Token:
-        expires = datetime.now(timezone.utc) + self.token_lifetime
+        expires = datetime.now(UTC) + self.token_lifetime
         token = Token(
             value="ghs_" + secrets.token_hex(18),
             login=self.bot_login,
@@ -92,6 +92,6 @@ def token_owner(state: State, value: str) -> Token | None:
         return None
     if token.expires_at:
         expiry = datetime.strptime(token.expires_at, "%Y-%m-%dT%H:%M:%SZ")
-        if expiry.replace(tzinfo=timezone.utc) <= datetime.now(timezone.utc):
+        if expiry.replace(tzinfo=UTC) <= datetime.now(UTC):
             return None
     return token

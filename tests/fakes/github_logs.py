@@ -22,7 +22,7 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -45,7 +45,7 @@ _PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<repo>[^/]+)/_apis/pipelines/1/runs/(
 
 def timestamp(moment: datetime) -> str:
     """The runner's timestamp: ISO 8601, UTC, seven fractional digits (.NET ticks)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
 
 
@@ -116,7 +116,7 @@ class LogHost:
     def signed_url(self, full_name: str, run_id: int, job_id: int) -> str:
         """Where the 302 points: valid for ``lifetime`` from now."""
         path = f"/{full_name}/_apis/pipelines/1/runs/{run_id}/signedlogcontent/{job_id}"
-        expires = timestamp(datetime.now(timezone.utc) + self.lifetime)
+        expires = timestamp(datetime.now(UTC) + self.lifetime)
         signature = self._signature(path, expires)
         return (f"{self.url}{path}?urlExpires={quote(expires, safe='')}"
                 f"&urlSigningMethod=HMACV1&urlSignature={quote(signature, safe='')}")
@@ -131,7 +131,7 @@ class LogHost:
         if match is None:
             return "The URL expiry is not valid."
         moment = datetime.fromisoformat(f"{match[1]}.{match[2]}+00:00")
-        if moment <= datetime.now(timezone.utc):
+        if moment <= datetime.now(UTC):
             return "The URL has expired."
         return None
 

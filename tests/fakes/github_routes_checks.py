@@ -35,7 +35,7 @@ def overall(conclusions: list[str | None]) -> str | None:
 
 def branch_of(repo: Repo, sha: str) -> str | None:
     """The branch a commit was pushed to: one whose head it is, the default branch first."""
-    names = [repo.default_branch] + sorted(r[11:] for r in repo.refs if r.startswith("refs/heads/"))
+    names = [repo.default_branch, *sorted(r[11:] for r in repo.refs if r.startswith("refs/heads/"))]
     return next((n for n in names if repo.head(n) == sha), None)
 
 

@@ -19,8 +19,7 @@ from tests.fakes.github_http import (
     unprocessable,
 )
 from tests.fakes.github_routes_repo import repo_or_404
-from tests.fakes.github_state import LEGACY_PERMISSION, Comment, Issue, Label, Reaction, Repo
-from tests.fakes.github_state import State, now_iso
+from tests.fakes.github_state import LEGACY_PERMISSION, Comment, Issue, Label, Reaction, Repo, State, now_iso
 
 if TYPE_CHECKING:
     from tests.fakes.github_server import Backend

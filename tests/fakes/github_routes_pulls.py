@@ -18,8 +18,7 @@ from tests.fakes.github_http import (
     unprocessable_simple,
 )
 from tests.fakes.github_routes_repo import repo_or_404
-from tests.fakes.github_state import Issue, Pull, Repo, Review, ReviewComment, State, User
-from tests.fakes.github_state import now_iso
+from tests.fakes.github_state import Issue, Pull, Repo, Review, ReviewComment, State, User, now_iso
 
 if TYPE_CHECKING:
     from tests.fakes.github_server import Backend

@@ -204,7 +204,7 @@ def create_tree(b: Backend, call: Call) -> Reply:
             for sub, entry in store.flatten(item["sha"]).items():
                 flat[f"{path}/{sub}"] = entry
         else:
-            if kind == "blob" and item["sha"] not in store.blobs or mode not in (
+            if (kind == "blob" and item["sha"] not in store.blobs) or mode not in (
                     *BLOB_MODES, "160000"):
                 raise unprocessable(f"tree.sha {item['sha']} is not a valid blob",
                                     resource="Tree", field="sha")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.fakes.github_diff import FileDiff, diff_trees
 from tests.fakes.github_git import GitStore, Signature
@@ -28,7 +28,7 @@ LEGACY_PERMISSION = {
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

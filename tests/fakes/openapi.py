@@ -99,7 +99,7 @@ class OpenAPI:
                 multi = {p["name"] for p in self._parameters(op) if p.get("x-multi-segment")}
                 pattern = re.sub(
                     r"\{(\w+)\}",
-                    lambda m: f"(?P<{m.group(1)}>{'.*' if m.group(1) in multi else '[^/]+'})",
+                    lambda m, multi=multi: f"(?P<{m.group(1)}>{'.*' if m.group(1) in multi else '[^/]+'})",
                     re.escape(template).replace(r"\{", "{").replace(r"\}", "}"),
                 )
                 literal = len(re.sub(r"\{\w+\}", "", template))

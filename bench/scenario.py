@@ -226,7 +226,7 @@ class BenchLLM(FakeLLM):
         self.usage: list[tuple[str, int, int]] = []
         self.first_request_at: float | None = None
 
-    def _next(self, model: str, body: dict[str, Any]) -> Any:
+    def _next(self, model: str, body: dict[str, Any]) -> tuple[Any, int | None]:
         from litellm.litellm_core_utils.default_encoding import encoding
 
         from tests.fakes.llm import Reply, message_text
@@ -240,7 +240,8 @@ class BenchLLM(FakeLLM):
         tokens_out = len(encoding.encode(text, disallowed_special=()))
         with self._lock:
             self.usage.append((model, tokens_in, tokens_out))
-        return Reply(text, prompt_tokens=tokens_in, completion_tokens=tokens_out)
+            cached = self.cache.lookup_and_store(model, messages)  # as providers report it
+        return Reply(text, prompt_tokens=tokens_in, completion_tokens=tokens_out), cached
 
 
 def start_bench_llm() -> BenchLLM:

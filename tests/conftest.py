@@ -20,6 +20,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from bot.config import Config, ModelSpec
 from bot.dispatch.dispatcher import Dispatcher
 from bot.github.clients import RetryPolicy
+from bot.github.identity import ACTIONS_BOT
 from bot.settings import Settings
 from tests.fakes.chaos import ChaosProxy
 from tests.fakes.fixtures import openapi_path, require
@@ -128,9 +129,10 @@ def make_config(llm: FakeLLM) -> Callable[..., Config]:
 
 @pytest.fixture
 def settings(github: FakeGitHub, tmp_path: Path) -> Settings:
-    """Token auth (as the Action and replay run) against the fake GitHub."""
+    """Token auth (as the Action and replay run) against the fake GitHub; the bot posts as the
+    Action token's account, github-actions[bot] (``bot.cli.action`` pins it so)."""
     return Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=tmp_path / "data",
-                    webhook_secret="test-webhook-secret")
+                    webhook_secret="test-webhook-secret", bot_login=ACTIONS_BOT)
 
 
 @pytest.fixture

@@ -61,3 +61,9 @@ def test_is_bot_is_the_pinned_login_only(settings: Settings) -> None:
     assert session.is_bot({"user": {"login": BOT, "type": "Bot"}})
     assert not session.is_bot({"user": {"login": "other-app[bot]", "type": "Bot"}})
     assert not session.is_bot({"user": {"login": "alice", "type": "User"}})
+
+
+def test_while_the_bots_login_is_unknown_no_account_is_the_bot(settings: Settings) -> None:
+    session = _session(settings, bot_login=None)
+    assert not session.is_bot({"user": {"login": "github-actions[bot]", "type": "Bot"}})
+    assert not session.is_bot({"user": {"login": "", "type": "Bot"}})

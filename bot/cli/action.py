@@ -21,6 +21,7 @@ import os
 import sys
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.cli.runner import (
@@ -38,6 +39,7 @@ from bot.cli.runner import (
 )
 from bot.config import PROFILES, Config, ConfigError, ModelSpec, Profile, load_operator_config
 from bot.dispatch.events import Event
+from bot.github.identity import ACTIONS_BOT
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -75,6 +77,14 @@ def override_profiles(config: Config, env: Mapping[str, str]) -> Config:
         if names:
             profiles[profile] = [known.get(name) or ModelSpec(model=name) for name in names]
     return config.model_copy(update={"profiles": profiles}) if profiles != config.profiles else config
+
+
+def action_settings(env: Mapping[str, str]) -> Settings:
+    """The settings from the environment; the bot posts as ``github-actions[bot]`` (the job's
+    ``GITHUB_TOKEN``) unless ``MODEL_ROUTING_BOT_LOGIN`` (input ``bot-login``) names the account
+    of another token. Only that account's comments are the bot's (``bot.github.identity``)."""
+    settings = Settings.from_env(env)
+    return settings if settings.bot_login else replace(settings, bot_login=ACTIONS_BOT)
 
 
 def action_config(settings: Settings, env: Mapping[str, str]) -> Config:
@@ -197,7 +207,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     delivery = f"action-{run_id}-{env.get('GITHUB_RUN_ATTEMPT', '1')}" if run_id else f"action-{uuid.uuid4().hex[:12]}"
     try:
         event = load_event(env.get("GITHUB_EVENT_NAME"), env.get("GITHUB_EVENT_PATH"), delivery)
-        settings = Settings.from_env(env)
+        settings = action_settings(env)
         config = action_config(settings, env)
     except (RunError, SettingsError, ConfigError) as exc:
         print(f"model-routing action: {exc}", file=sys.stderr)

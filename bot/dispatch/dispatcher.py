@@ -6,6 +6,7 @@ replay read a payload file. From an ``Event`` on, everything runs through ``Disp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from bot.dispatch.context import Context, JobResult
 from bot.dispatch.events import Event
 from bot.dispatch.router import Router
 from bot.github.clients import GitHubClients
+from bot.github.identity import BotIdentity
 from bot.github.rest import decoded_content, http_status
 from bot.github.session import Session
 from bot.github.writes import Writes
@@ -53,6 +55,7 @@ class Dispatcher:
         self.router = router
         self.ledger = ledger
         self.clients = clients or GitHubClients(settings)
+        self.identity = BotIdentity(self.clients)  # the bot's login, asked of GitHub once per process
         self.holds: Holds = holds if holds is not None else LocalHolds()
 
     async def aclose(self) -> None:
@@ -83,11 +86,12 @@ class Dispatcher:
         logger = logging.LoggerAdapter(log, {"delivery": event.delivery_id, "repo": event.repo})
         gh = self.clients.for_event(event.installation_id)
         async with gh:
-            config, error = await self._repo_config(gh, event.repo)
+            (config, error), bot_login = await asyncio.gather(self._repo_config(gh, event.repo),
+                                                              self.identity.login(gh))
             if error:
                 logger.warning("invalid repository config: %s", error)
             session = Session(gh, event.repo, Writes(gh, dry_run=dry_run, emit=emit, secrets=secret_values(config)), logger,
-                              fetch_limit=config.limits.fetch_concurrency, bot_login=self.settings.bot_login)
+                              fetch_limit=config.limits.fetch_concurrency, bot_login=bot_login)
             ctx = Context(
                 event=event,
                 session=session,

@@ -32,7 +32,7 @@ class Session:
     writes: Writes
     log: logging.LoggerAdapter[logging.Logger]
     fetch_limit: int = 16  # reads in flight at once (``limits.fetch_concurrency``)
-    bot_login: str | None = None  # the bot's own account; None: any Bot account counts
+    bot_login: str | None = None  # the bot's own account (bot.github.identity); None: unknown, no one's
     _permissions: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
     @property
@@ -45,12 +45,10 @@ class Session:
 
     def is_bot(self, item: dict[str, Any]) -> bool:
         """Whether a comment, review or commit author is the bot itself: anyone can paste a
-        marker into their own text, so only the bot's account counts."""
-        user = item.get("user") or {}
-        login = str(user.get("login") or "")
-        if self.bot_login:
-            return login == self.bot_login
-        return user.get("type") == "Bot" or login.endswith("[bot]")
+        marker into their own text, so only the bot's own account counts; never another
+        account, bot or not, and no one at all while the bot's login is unknown."""
+        login = str((item.get("user") or {}).get("login") or "")
+        return bool(self.bot_login) and login == self.bot_login
 
     async def permission(self, login: str) -> str:
         """The user's permission on this repository (cached for the job): admin, maintain,

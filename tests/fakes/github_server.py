@@ -34,6 +34,7 @@ from tests.fakes import (
     github_routes_repo,
     github_routes_reviews,
     github_routes_scanning,
+    github_routes_user,
 )
 from tests.fakes.github_appserver import ALL_METHODS, AppServer
 from tests.fakes.github_auth import AppIdentity, token_owner
@@ -108,7 +109,8 @@ class Backend:
         self.routes = Routes()
         for module in (github_routes_repo, github_routes_issues, github_routes_pulls,
                        github_routes_reviews, github_routes_commits, github_routes_checks,
-                       github_routes_actions, github_routes_scanning, github_routes_apps):
+                       github_routes_actions, github_routes_scanning, github_routes_apps,
+                       github_routes_user):
             module.register(self.routes)
         self.log_host: Any = None  # where job-log downloads redirect (FakeGitHub sets it)
         self.static_tokens: dict[str, str] = {"ghs_fake_action_token": "github-actions[bot]"}

@@ -2,8 +2,9 @@
 
 Triggers: ``issues.labeled`` with an approve label (``triggers.approve_labels``), or
 ``/approve`` / ``/implement`` on the issue, by a user who can write, when the bot's own spec
-comment exists (found by marker AND author). The spec used is the machine-readable part as the
-bot wrote it: its digest is checked, so later edits by anyone else are never used.
+comment exists (found by marker AND the bot's own login). The spec used is exactly what the
+approver read: the comment is rendered again from its machine-readable part and must match its
+text as it stands (``bot.answers.spec_comment``); an edit of either part is refused.
 
 Writes: a tree (small text files inline, blobs first for the rest) and a commit on top of the
 default branch's head, the bot's branch ``model-routing/issue-N`` created or force-moved, and one
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 from bot.aio import started
 from bot.answers.edit_guards import Refusal, screen
 from bot.answers.edits import Change
-from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
+from bot.answers.spec_comment import approved_spec
+from bot.answers.spec_doc import EmbeddedSpec, SpecTampered
 from bot.config import ConfigError
 from bot.dispatch.router import Router
 from bot.dispatch.slash import Command, CommandTable
@@ -41,6 +43,7 @@ from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
 from bot.prompts.edit_attempts import Attempts, plan_and_apply
 from bot.prompts.implement_prompt import FirstReads, ImplementInput, first_reads, gather, messages
+from bot.safety import secret_values
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -88,8 +91,9 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
         context = first.context
         comments = context.issue.raw_comments
         status = own_comment(ctx.session, comments, marker(PHASE, issue=number))
-        spec_comment = own_comment(ctx.session, comments, marker("spec", issue=number))
-        spec, problem = _read_spec(ctx, spec_comment)
+        spec_mark = marker("spec", issue=number)
+        spec_comment = own_comment(ctx.session, comments, spec_mark)
+        spec, problem = _read_spec(ctx, spec_mark, spec_comment)
         if spec is None:
             await _no_spec(ctx, number, status, problem, result)
             return
@@ -134,31 +138,30 @@ async def implement(ctx: Context, number: int, trigger: str, reads: Awaitable[Fi
         await _write(ctx, number, trigger, first, found, attempts, status, result)
 
 
-def _read_spec(ctx: Context, comment: dict[str, Any] | None) -> tuple[EmbeddedSpec | None, str]:
-    """The spec exactly as the bot wrote it, or (None, why not)."""
-    if comment is None:
-        return None, "no spec"
+def _read_spec(ctx: Context, mark: str, comment: dict[str, Any] | None) -> tuple[EmbeddedSpec | None, str]:
+    """The spec exactly as the approver read it; else None and why it cannot be used ("" when
+    there is none)."""
     try:
-        spec = extract(comment.get("body") or "", ctx.settings.webhook_secret)
+        spec = approved_spec((comment or {}).get("body") or "", mark, ctx.settings.webhook_secret,
+                             secret_values(ctx.config))
     except SpecTampered as exc:
         return None, str(exc)
-    return (spec, "") if spec is not None else (None, "no spec")
+    return spec, ""
 
 
 async def _no_spec(ctx: Context, number: int, status: dict[str, Any] | None, problem: str, result: JobResult) -> None:
+    """One status comment: no spec yet, or the spec refused for ``problem`` (said once)."""
     triggers = ctx.config.triggers
-    text = render(
-        "comments/implement_no_spec.md.j2",
-        issue=number,
-        tampered=problem != "no spec",
-        problem=problem,
-        design_label=(triggers.design_labels or ["design"])[0],
-        approve_label=(triggers.approve_labels or ["spec-approved"])[0],
-        footer=footer([]),
-    )
-    written = await _status(ctx, number, status, text)
-    result.skip(problem, written)
-    ctx.log.info("implement: #%s not started: %s", number, problem)
+    approve_label = (triggers.approve_labels or ["spec-approved"])[0]
+    if problem:
+        text = render("comments/implement_spec_refused.md.j2", issue=number, reason=problem,
+                      approve_label=approve_label, footer=footer([]))
+    else:
+        text = render("comments/implement_no_spec.md.j2", issue=number, approve_label=approve_label,
+                      design_label=(triggers.design_labels or ["design"])[0], footer=footer([]))
+    why = f"spec refused: {problem}" if problem else "no spec"
+    result.skip(why, await _status(ctx, number, status, text))
+    ctx.log.info("implement: #%s not started: %s", number, why)
 
 
 

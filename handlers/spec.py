@@ -13,7 +13,8 @@ import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from bot.answers.spec_doc import EmbeddedSpec, SpecData, SpecTampered, embed, extract
+from bot.answers.spec_comment import NOTICE_END, NOTICE_RE, NOTICE_START, approved_spec, render_sections, spec_comment
+from bot.answers.spec_doc import EmbeddedSpec, SpecData, SpecTampered
 from bot.config import ConfigError, Phase
 from bot.dispatch.context import DETAIL_CHARS
 from bot.dispatch.router import Router
@@ -23,7 +24,7 @@ from bot.github.comments import marker, own_comment, upsert_comment
 from bot.github.issue_reads import IssueReads, read_issue
 from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
-from bot.safety import neutralise, redact, secret_values
+from bot.safety import redact, secret_values
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ router = Router()
 commands = CommandTable()
 
 PHASE: Phase = "spec"
-NOTICE_START = "<!-- model-routing:spec-failed issue={n} -->"
-NOTICE_END = "<!-- model-routing:spec-failed-end -->"
-NOTICE_RE = re.compile(r"<!-- model-routing:spec-failed issue=\d+ -->.*?<!-- model-routing:spec-failed-end -->\n*", re.DOTALL)
 VISIBLE_REVISION_RE = re.compile(r"\*\*Revision (\d+)\*\*")
 
 
@@ -67,7 +65,7 @@ async def write_spec(ctx: Context, number: int, trigger: str, reads: Awaitable[I
     async with ctx.job(PHASE, f"#{number}") as result:
         context = await (reads if reads is not None else read_issue(ctx.session, number, branch_hint=ctx.branch_hint))
         existing = own_comment(ctx.session, context.issue.raw_comments, mark)  # no second listing
-        previous = _previous_spec(ctx, existing)
+        previous = _previous_spec(ctx, mark, existing)
         if previous and ctx.event.delivery_id and previous.delivery == ctx.event.delivery_id:
             result.skip(f"revision {previous.revision} already written by this delivery", existing)
             ctx.log.info("spec: #%s %s", number, result.detail)
@@ -110,25 +108,12 @@ def _spec_body(ctx: Context, number: int, mark: str, revision: int, model: Model
                trigger: str) -> str:
     secrets = secret_values(ctx.config)
     spec = _redacted(model.data, secrets)
-    # the sections as the post shows them (every post is neutralised on its way out): the
-    # embedded copy must be the text the approver reads
-    sections = neutralise(render("comments/spec_sections.md.j2", spec=_displayable(spec)), secrets).strip()
-    embedded = embed(EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=sections,
-                                  delivery=ctx.event.delivery_id), key=ctx.settings.webhook_secret)
-    body = render(
-        "comments/spec.md.j2",
-        mark=mark,
-        issue=number,
-        title=spec.title.replace("\n", " ").strip(),
-        revision=revision,
-        requested_by=ctx.event.sender or "unknown",
-        trigger=trigger,
-        sections=sections,
-        approve_label=(ctx.config.triggers.approve_labels or ["spec-approved"])[0],
-        embedded=embedded,
-        footer=footer([model]),
-    )
-    return body
+    # the sections exactly as the implementation phase renders them again to check the comment
+    doc = EmbeddedSpec(issue=number, revision=revision, spec=spec, markdown=render_sections(spec, secrets),
+                       delivery=ctx.event.delivery_id, requested_by=ctx.event.sender or "unknown", trigger=trigger,
+                       approve_label=(ctx.config.triggers.approve_labels or ["spec-approved"])[0],
+                       footer=footer([model]))
+    return spec_comment(doc, mark, key=ctx.settings.webhook_secret)
 
 
 def _redacted(spec: SpecData, secrets: list[str]) -> SpecData:
@@ -146,17 +131,13 @@ def _redacted(spec: SpecData, secrets: list[str]) -> SpecData:
     return SpecData.model_validate(walk(spec.model_dump()))
 
 
-def _displayable(spec: SpecData) -> SpecData:
-    """Paths are shown in code spans; a backtick or newline in one would end the span early."""
-    files = [f.model_copy(update={"path": re.sub(r"[`\n]", "_", f.path)}) for f in spec.files_to_change]
-    return spec.model_copy(update={"files_to_change": files})
-
-
-def _previous_spec(ctx: Context, existing: dict[str, Any] | None) -> EmbeddedSpec | None:
+def _previous_spec(ctx: Context, mark: str, existing: dict[str, Any] | None) -> EmbeddedSpec | None:
+    """The previous revision, as the implementation phase would take it (an edited one is not
+    shown to the model)."""
     if not existing:
         return None
     try:
-        return extract(existing.get("body") or "", ctx.settings.webhook_secret)
+        return approved_spec(existing.get("body") or "", mark, ctx.settings.webhook_secret, secret_values(ctx.config))
     except SpecTampered as exc:
         ctx.log.warning("spec: the previous spec comment cannot be used: %s", exc)
         return None

@@ -1,9 +1,11 @@
 """The machine-readable part of a spec comment, which the implementation phase reads.
 
 The spec phase hides it in the comment as base64 JSON inside an HTML comment, with a digest
-over it (an HMAC when the operator set a webhook secret). Anyone with write access can edit a
-comment in GitHub's UI; the digest lets the implementation phase use the spec exactly as the bot
-wrote it and refuse one that was changed since ("later edits by anyone else are ignored").
+over it. Anyone with write access can edit a comment in GitHub's UI. Without a key (the Action,
+or no webhook secret) the digest is plain SHA-256, which anyone can recompute: it only catches a
+careless edit, and ``bot.answers.spec_comment`` is what holds the spec to the text the approver
+read. With the operator's webhook secret the digest is an HMAC, which nobody else can make: a
+machine-readable part edited together with the visible text is refused as well.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class EmbeddedSpec(BaseModel):
     # the webhook delivery that wrote this revision: a rerun of the same delivery (a worker died
     # after posting) finds its own work done instead of paying for a second revision
     delivery: str = ""
+    # the rest of the visible comment, so the whole of it can be rendered again and compared
+    # with what the approver read (bot.answers.spec_comment)
+    requested_by: str = ""
+    trigger: str = ""
+    approve_label: str = ""
+    footer: str = ""
 
 
 class SpecTampered(ValueError):
@@ -73,10 +81,11 @@ def extract(body: str, key: str | None) -> EmbeddedSpec | None:
     try:
         raw = base64.b64decode(match["data"], validate=True)
     except ValueError as exc:
-        raise SpecTampered("the spec's machine-readable part is not valid base64") from exc
+        raise SpecTampered("its machine-readable part is not valid base64") from exc
     if not hmac.compare_digest(_digest(raw, key), match["digest"]):
-        raise SpecTampered("the spec comment was changed after the bot wrote it")
+        raise SpecTampered("its machine-readable part was changed after the bot wrote it")
     try:
         return EmbeddedSpec.model_validate_json(raw)
     except ValidationError as exc:
-        raise SpecTampered(f"the spec's machine-readable part is invalid: {exc}") from exc
+        raise SpecTampered("its machine-readable part is not a spec the bot wrote "
+                            f"({exc.error_count()} invalid field(s))") from exc

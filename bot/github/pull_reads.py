@@ -133,8 +133,9 @@ def shown_size(patch: str) -> int | None:
 @dataclass(frozen=True)
 class FileList:
     files: list[ChangedFile]
-    not_listed: int = 0  # changed files GitHub did not list (beyond its 3,000)
+    not_listed: int = 0  # changed files the pull request counts that GitHub did not list
     requests: int = 0
+    capped: bool = False  # the list stopped at GitHub's 3,000; else a shortfall is a push while it was read
 
 
 def _changed_file(item: dict[str, Any]) -> ChangedFile:
@@ -176,7 +177,8 @@ async def list_files(session: Session, pull: PullInfo,
         requests += 1
         files += chunk
     files = files[:MAX_LISTED_FILES]
-    return FileList(files, not_listed=max(0, pull.changed_files - len(files)), requests=requests)
+    return FileList(files, not_listed=max(0, pull.changed_files - len(files)), requests=requests,
+                    capped=len(files) >= MAX_LISTED_FILES)
 
 
 @dataclass(frozen=True)

@@ -270,10 +270,14 @@ def _paths(chunk: Sequence[Piece]) -> list[str]:
 
 
 def note_listing(coverage: Coverage, listed: FileList, files: Sequence[ChangedFile], tree: RepoTree, shown: int) -> None:
-    if listed.not_listed:
+    if listed.not_listed and listed.capped:
         coverage.left_out.append(
             f"{packing.plural(listed.not_listed, 'changed file')}: GitHub's files API lists at most "
             f"{MAX_LISTED_FILES:,} files of a pull request, so these were not seen")
+    elif listed.not_listed:
+        coverage.left_out.append(
+            f"{packing.plural(listed.not_listed, 'changed file')}: the pull request changed while the bot "
+            f"read it (GitHub listed {len(files):,} files of the {len(files) + listed.not_listed:,} it counted)")
     no_patch = [f.path for f in files if f.patch is None and f.status != "renamed"]
     if no_patch:
         coverage.left_out.append(

@@ -40,6 +40,7 @@ from tests.test_fakes_manifest import Forms, confirm
 
 LOCAL = ("127.0.0.1", 50000)
 REMOTE = ("203.0.113.9", 50000)  # TEST-NET-3: not this machine
+BASE = "http://127.0.0.1:3000"  # as the browser on the server's machine addresses it
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def edge(bare: Settings, make_config: Callable[..., Config]) -> Edge:
 
 @pytest.fixture
 def local(edge: Edge) -> Iterator[TestClient]:
-    with TestClient(edge, client=LOCAL, follow_redirects=False) as client:
+    with TestClient(edge, base_url=BASE, client=LOCAL, follow_redirects=False) as client:
         yield client
 
 
@@ -102,7 +103,7 @@ def test_the_setup_page_shows_the_manifest_and_posts_it_to_githubs_web_side(
     assert action == f"{github.web_url}/settings/apps/new?state={state_of(action)}"
     assert len(state_of(action)) >= 32
     # the manifest the code holds, for the server as the browser reaches it
-    assert json.loads(body) == manifest("http://testserver/webhook", "http://testserver")
+    assert json.loads(body) == manifest(BASE + "/webhook", BASE)
     for permission, p in PERMISSIONS.items():
         assert f"<td><code>{permission}</code></td><td>{p.level}</td>" in page.text
     for event in EVENTS:
@@ -119,7 +120,7 @@ def test_the_setup_page_shows_the_manifest_and_posts_it_to_githubs_web_side(
 def test_the_fields_prefill_from_the_public_url_and_change_the_manifest_and_the_target(
         github: FakeGitHub, bare: Settings, make_config: Callable[..., Config]) -> None:
     public = dataclasses.replace(bare, public_url="https://routing.example.com")
-    with TestClient(create_app(public, make_config(), workers=0), client=LOCAL) as client:
+    with TestClient(create_app(public, make_config(), workers=0), base_url=BASE, client=LOCAL) as client:
         page = client.get("/")
         fields = next(f for f in Forms(page.text).forms if f["action"] == "/")["fields"]
         assert fields == {"webhook_url": "https://routing.example.com/webhook", "org": "", "name": NAME}
@@ -132,7 +133,7 @@ def test_the_fields_prefill_from_the_public_url_and_change_the_manifest_and_the_
         assert action.startswith(f"{github.web_url}/organizations/octo/settings/apps/new?state=")
         sent = json.loads(body)
         assert sent["hook_attributes"]["url"] == "https://smee.io/abc123"
-        assert sent["name"] == "Octo Routing" and sent["redirect_url"] == "http://testserver/setup/callback"
+        assert sent["name"] == "Octo Routing" and sent["redirect_url"] == BASE + "/setup/callback"
         assert "the organisation <strong>octo</strong>" in page.text
 
         page = client.get("/", params={"webhook_url": "ftp://nowhere", "org": "not an org!"})
@@ -159,7 +160,7 @@ def test_githubs_web_side_is_told_from_the_api_url_or_set() -> None:
 def test_without_a_known_web_side_the_page_says_to_set_github_web_url(
         bare: Settings, make_config: Callable[..., Config]) -> None:
     unknown = dataclasses.replace(bare, web_url=None)
-    with TestClient(create_app(unknown, make_config(), workers=0), client=LOCAL) as client:
+    with TestClient(create_app(unknown, make_config(), workers=0), base_url=BASE, client=LOCAL) as client:
         page = client.get("/")
     assert page.status_code == 200 and "set GITHUB_WEB_URL" in page.text
     assert not [f for f in Forms(page.text).forms if "manifest" in f["fields"]]
@@ -279,7 +280,7 @@ def test_a_data_directory_that_cannot_take_the_file_leaves_nothing_behind(
 def test_the_setup_routes_answer_404_on_a_configured_server(
         settings: Settings, app_settings: Settings, make_config: Callable[..., Config]) -> None:
     for configured in (settings, app_settings):  # a token, an App from the environment
-        with TestClient(create_app(configured, make_config(), workers=0), client=LOCAL) as client:
+        with TestClient(create_app(configured, make_config(), workers=0), base_url=BASE, client=LOCAL) as client:
             assert client.get("/").status_code == 404
             assert client.get("/setup/callback", params={"code": "abc", "state": "x"}).status_code == 404
             assert client.get("/?token=whatever").status_code == 404
@@ -301,12 +302,16 @@ def test_another_machine_needs_the_setup_token(github: FakeGitHub, bare: Setting
         assert remote.get("/", params={"token": edge.setup.token}).status_code == 404
 
 
-def test_a_proxy_on_this_machine_does_not_make_a_request_local(edge: Edge) -> None:
-    with TestClient(edge, client=LOCAL) as client:
+def test_a_proxy_or_another_name_for_this_machine_does_not_make_a_request_local(edge: Edge) -> None:
+    with TestClient(edge, base_url=BASE, client=LOCAL) as client:
         for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
             assert client.get("/", headers={header: "203.0.113.9"}).status_code == 403
         assert client.get("/", headers={"X-Forwarded-For": "203.0.113.9"},
                           params={"token": edge.setup.token}).status_code == 200
+        # a site whose name resolves to 127.0.0.1 (DNS rebinding) must not read a state
+        assert client.get("/", headers={"Host": "rebound.example.com"}).status_code == 403
+        for host in ("localhost:3000", "127.0.0.1", "[::1]:3000", "127.1.2.3:80"):
+            assert client.get("/", headers={"Host": host}).status_code == 200, host
 
 
 def _convert(github: FakeGitHub, name: str) -> AppCredentials:

@@ -11,10 +11,11 @@ GitHub's App manifest flow, without a restart.
                            installation
 
 Safety: the first two exist only while the server has no credentials (404 afterwards). A
-request from another machine (or through a proxy: any forwarding header) sees the page only
-with the setup token ``serve`` prints at start (``?token=...``, as Jupyter does), so nobody who
-merely finds the port can register an App in the server's name. The callback needs no token:
-its state was handed out only with the page, and works once.
+request from another machine (or through a proxy: any forwarding header; or to a name that is
+not a loopback one) sees the page only with the setup token ``serve`` prints at start
+(``?token=...``, as Jupyter does), so nobody who merely finds the port can register an App in
+the server's name. The callback needs no token: its state was handed out only with the page,
+and works once.
 
 The page works without JavaScript: a GET form changes the webhook URL, organisation and name
 (the page is rendered again with a manifest that says them), and the register button is a
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -53,8 +55,28 @@ ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
 
 def is_local(scope: Scope) -> bool:
-    """From this machine, and not passed on by a proxy running on it."""
-    return is_loopback(scope) and not any(name in FORWARDED for name, _ in scope["headers"])
+    """From this machine, not passed on by a proxy running on it, and addressed to it by a
+    loopback name: a page of another site whose name has been pointed at 127.0.0.1 (DNS
+    rebinding) sends its own Host, and must not read a state off the setup page."""
+    if not is_loopback(scope):
+        return False
+    host = b""
+    for name, value in scope["headers"]:
+        if name in FORWARDED:
+            return False
+        if name == b"host":
+            host = value
+    return _loopback_name(host.decode("latin-1"))
+
+
+def _loopback_name(host: str) -> bool:
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class SetupStates:
@@ -114,8 +136,7 @@ def _url_problem(value: str) -> str | None:
 
 
 def _loopback_host(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host == "localhost" or host.startswith("127.") or host == "::1"
+    return _loopback_name(urlsplit(url).netloc)
 
 
 class Setup:

@@ -87,7 +87,11 @@ class AppCredentials:
     def from_json(cls, raw: bytes, where: Path) -> AppCredentials:
         try:
             data = json.loads(raw)
-            return cls(**data)
+            found = cls(**data)
+            if not (isinstance(found.app_id, int) and found.slug and found.client_id
+                    and "-----BEGIN" in str(found.private_key)):
+                raise ValueError("its app_id, slug, client_id or private_key is missing")
+            return found
         except (ValueError, TypeError) as exc:
             raise CredentialsError(f"{where} does not hold App credentials ({exc}); move it "
                                    "away and connect again from the setup page") from None

@@ -110,6 +110,8 @@ def test_the_setup_page_shows_the_manifest_and_posts_it_to_githubs_web_side(
         assert f"<td><code>{event}</code></td>" in page.text
     # readable without JavaScript, and nothing fetched from elsewhere
     assert "<script" not in page.text and " src=" not in page.text and "<link" not in page.text
+    policy = page.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none';") and policy.endswith(f"form-action 'self' {github.web_url}")
     # every visit has a state of its own
     assert state_of(register_form(local.get("/").text)[0]) != state_of(action)
     # GitHub accepts what it is sent

@@ -111,9 +111,13 @@ class SetupStates:
         return None
 
 
-def _page(template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",  # the token, the state
-               "X-Frame-Options": "DENY"}
+def _page(template: str, status: int = 200, *, posts_to: str = "", **values: Any) -> HTMLResponse:
+    """A page that loads nothing from anywhere, runs no script, is never framed or cached, sends
+    no Referer (it may carry the token or a state), and whose forms go here or to ``posts_to``."""
+    policy = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+              f"frame-ancestors 'none'; form-action 'self' {posts_to}").strip()
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+               "X-Frame-Options": "DENY", "Content-Security-Policy": policy}
     return HTMLResponse(render_page(template, **values), status, headers=headers)
 
 
@@ -175,7 +179,7 @@ class Setup:
         body = manifest(webhook, server, name=name)
         action = register_url(web, org, self.states.issue()) if web and not problems else None
         return _page(
-            "pages/setup.html.j2", 200, body=body, manifest_json=json.dumps(body),
+            "pages/setup.html.j2", 200, posts_to=web or "", body=body, manifest_json=json.dumps(body),
             manifest_pretty=json.dumps(body, indent=2), permissions=PERMISSIONS, events=EVENTS,
             webhook_url=webhook, org=org, name=name, web_url=web or "", action=action,
             problems=problems, token=query.get("token", "") if not is_local(request.scope) else "",

@@ -183,7 +183,7 @@ class Setup:
             manifest_pretty=json.dumps(body, indent=2), permissions=PERMISSIONS, events=EVENTS,
             webhook_url=webhook, org=org, name=name, web_url=web or "", action=action,
             problems=problems, token=query.get("token", "") if not is_local(request.scope) else "",
-            unreachable=_loopback_host(webhook), server=server)
+            unreachable=_loopback_host(webhook))
 
     async def callback(self, request: Request) -> Response:
         if self.credentials.configured:

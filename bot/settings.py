@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -23,6 +24,8 @@ class Settings:
     redis_url: str | None = None
     github_token: str | None = None  # Action mode
     bot_login: str | None = None  # the App's own login, e.g. "model-routing[bot]"
+    web_url: str | None = None  # GitHub's web side when it cannot be told from api_url
+    public_url: str | None = None  # where GitHub reaches this server (the setup page's default)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,8 +50,27 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             github_token=env.get("GITHUB_TOKEN") or None,
             bot_login=env.get("MODEL_ROUTING_BOT_LOGIN") or None,
+            web_url=(env.get("GITHUB_WEB_URL") or "").rstrip("/") or None,
+            public_url=(env.get("MODEL_ROUTING_PUBLIC_URL") or "").rstrip("/") or None,
         )
 
     @property
     def app_auth(self) -> bool:
         return bool(self.app_id and self.private_key)
+
+    @property
+    def github_web_url(self) -> str | None:
+        """GitHub's web side (where Apps are registered) for ``api_url``: https://github.com for
+        https://api.github.com, https://HOST for GitHub Enterprise Server's https://HOST/api/v3,
+        https://NAME.ghe.com for https://api.NAME.ghe.com; ``GITHUB_WEB_URL`` when set. None
+        when it cannot be told (then ``GITHUB_WEB_URL`` must say it)."""
+        if self.web_url:
+            return self.web_url
+        parts = urlsplit(self.api_url)
+        if not parts.scheme or not parts.hostname:
+            return None
+        if parts.path.rstrip("/") == "/api/v3":
+            return f"{parts.scheme}://{parts.netloc}"
+        if parts.netloc.startswith("api.") and parts.path in ("", "/"):
+            return f"{parts.scheme}://{parts.netloc.removeprefix('api.')}"
+        return None

@@ -1,4 +1,5 @@
-"""The text the bot posts and the prompts it sends live in templates/, rendered with jinja2.
+"""The text the bot posts and the prompts it sends live in templates/, rendered with jinja2;
+so do the server's few web pages (templates/pages/, HTML-escaped: ``render_page``).
 
 StrictUndefined: a template that names a missing variable fails loudly instead of posting a gap.
 """
@@ -11,12 +12,12 @@ from typing import Any
 import jinja2
 
 
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
+@lru_cache(maxsize=2)
+def environment(html: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("model_routing_templates", ""),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Markdown and prompts, not HTML
+        autoescape=html,  # Markdown and prompts are not HTML; the web pages are
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -30,3 +31,8 @@ def environment() -> jinja2.Environment:
 def render(template: str, **values: Any) -> str:
     """Render templates/<name>, e.g. ``render("comments/help.md.j2", commands=...)``."""
     return environment().get_template(template).render(**values)
+
+
+def render_page(template: str, **values: Any) -> str:
+    """Render an HTML page, every value escaped: ``render_page("pages/setup.html.j2", ...)``."""
+    return environment(html=True).get_template(template).render(**values)

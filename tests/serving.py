@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -188,3 +189,54 @@ def redis_server(tmp: Path) -> Iterator[str]:
         client.close()
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class ServeProcess:
+    """``model-routing serve`` as a user starts it: its console script, in ``cwd``, with
+    ``env`` over an environment cleared of the bot's variables, on a free loopback port.
+    ``log()`` is what it printed; the process is stopped on leaving the ``with``."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = cwd / f"serve-{self.port}.log"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GITHUB_", "MODEL_ROUTING_", "REDIS_URL"))}
+        self.env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", **env})
+        self.argv = [str(Path(sys.executable).parent / "model-routing"), "serve",
+                     "--port", str(self.port), *args]
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> ServeProcess:
+        with self.log_path.open("wb") as out:
+            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        proc = self.proc
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                return True  # exited: stop waiting, fail below
+            try:
+                return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, 60, "model-routing serve to answer /healthz")
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}:\n{self.log()}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

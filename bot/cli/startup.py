@@ -8,6 +8,7 @@ import logging
 
 from bot.config import Config, ConfigError, load_operator_config
 from bot.settings import Settings, SettingsError
+from bot.store.credentials import Credentials, CredentialsError
 
 log = logging.getLogger("model_routing.cli")
 
@@ -24,3 +25,15 @@ def startup(args: argparse.Namespace, min_workers: int) -> tuple[Settings, Confi
     except (SettingsError, ConfigError) as exc:
         log.error("%s", exc)
         return None
+
+
+def github_credentials(settings: Settings) -> Credentials | None:
+    """Where the GitHub credentials come from (the environment wins over the data directory's
+    file), said in the log; None after logging why the stored file cannot be used."""
+    try:
+        found = Credentials.resolve(settings)
+    except CredentialsError as exc:
+        log.error("%s", exc)
+        return None
+    log.info("GitHub credentials: %s", found.describe())
+    return found

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bot.cli.startup import startup
+from bot.cli.startup import github_credentials, startup
 from bot.store.backends import describe
 from bot.work.services import Services
 
@@ -19,9 +19,13 @@ def run(args: argparse.Namespace) -> int:
     if started is None:
         return 2
     settings, config = started
+    credentials = github_credentials(settings)
+    if credentials is None:
+        return 2
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: working the queue %s (this machine only)", describe(settings))
-    services = Services.build(settings, config, workers=args.workers, embedded=False, dry_run=args.dry_run)
+    services = Services.build(settings, config, workers=args.workers, embedded=False, dry_run=args.dry_run,
+                              credentials=credentials)
     assert services.consumer is not None
     services.start()
     try:

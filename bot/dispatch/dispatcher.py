@@ -50,13 +50,18 @@ class Dispatcher:
         clients: GitHubClients | None = None,
         holds: Holds | None = None,
     ) -> None:
-        self.settings = settings
         self.config = config
         self.router = router
         self.ledger = ledger
         self.clients = clients or GitHubClients(settings)
         self.identity = BotIdentity(self.clients)  # the bot's login, asked of GitHub once per process
         self.holds: Holds = holds if holds is not None else LocalHolds()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings as they stand now: a server started without credentials gets the App's
+        (login, webhook secret) once the setup page has stored them (``clients.credentials``)."""
+        return self.clients.settings
 
     async def aclose(self) -> None:
         """Before the event loop that ran the deliveries closes: stop what the model library
@@ -84,6 +89,7 @@ class Dispatcher:
         if not event.repo:
             return Outcome(False, f"{event.key} names no repository")
         logger = logging.LoggerAdapter(log, {"delivery": event.delivery_id, "repo": event.repo})
+        settings = self.settings  # one view of them for the whole delivery
         gh = self.clients.for_event(event.installation_id)
         async with gh:
             (config, error), bot_login = await asyncio.gather(self._repo_config(gh, event.repo),
@@ -96,7 +102,7 @@ class Dispatcher:
                 event=event,
                 session=session,
                 config=config,
-                settings=self.settings,
+                settings=settings,
                 ledger=self.ledger,
                 holds=self.holds,
                 log=logger,

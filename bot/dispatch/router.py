@@ -43,3 +43,7 @@ class Router:
 
     def handles(self, event: str, action: str | None) -> bool:
         return bool(self.handlers(event, action))
+
+    def events(self) -> set[str]:
+        """Every event some handler is registered for (the App's manifest must subscribe)."""
+        return {event for (event, _), funcs in self._handlers.items() if funcs}

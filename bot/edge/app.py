@@ -1,5 +1,10 @@
-"""The App server's ASGI app: the webhook edge, /healthz and /metrics, with the queue services
-in its lifespan (``model-routing serve`` runs it on uvicorn).
+"""The App server's ASGI app: the webhook edge, /healthz and /metrics, the web pages at ``/``,
+with the queue services in its lifespan (``model-routing serve`` runs it on uvicorn).
+
+``GET /`` is the setup page while the server has no GitHub credentials (``bot.edge.setup``) and
+``configured_home`` once it has them. The credentials may arrive while the server runs (the
+setup page stores them): the webhook endpoint is told the new secret, and the jobs read them
+from the same holder (``bot.store.credentials.Credentials``).
 
 ``POST /webhook`` is ``bot.edge.webhook.WebhookEndpoint``, a plain ASGI callable put in front of
 starlette (the hot path); starlette serves /healthz, /metrics and everything else, and owns
@@ -22,9 +27,11 @@ from starlette.routing import Route
 from bot.config import Config
 from bot.edge.ingest import Ingest
 from bot.edge.metrics import EdgeMetrics, collect
+from bot.edge.setup import Setup, installed, not_found
 from bot.edge.webhook import MAX_BODY, Receive, Scope, Send, WebhookEndpoint
 from bot.github.clients import RetryPolicy
 from bot.settings import Settings
+from bot.store.credentials import Credentials
 from bot.work.compose import handler_router
 from bot.work.queue import QueueOptions
 from bot.work.services import Services
@@ -65,6 +72,11 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+async def configured_home(request: Request) -> Response:
+    """``GET /`` on a server that has its GitHub credentials: the place for the dashboard."""
+    return not_found()
+
+
 def create_app(
     settings: Settings,
     config: Config | None = None,
@@ -73,17 +85,21 @@ def create_app(
     dry_run: bool = False,
     options: QueueOptions | None = None,
     retry: RetryPolicy | None = None,
+    credentials: Credentials | None = None,
 ) -> Edge:
-    """The ASGI app. Its lifespan builds the store, queue, dispatcher and workers, and stops them."""
+    """The ASGI app. Its lifespan builds the store, queue, dispatcher and workers, and stops them.
+    ``credentials``: default, resolved from ``settings`` and the data directory."""
+    credentials = credentials if credentials is not None else Credentials.resolve(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         services = Services.build(settings, config, workers=workers, embedded=True,
-                                  dry_run=dry_run, options=options, retry=retry)
+                                  dry_run=dry_run, options=options, retry=retry,
+                                  credentials=credentials)
         ingest = Ingest(services.store, services.queue.enqueue)
         ingest.start()
         services.start()
-        if settings.webhook_secret is None:
+        if credentials.configured and credentials.settings.webhook_secret is None:
             log.warning("GITHUB_WEBHOOK_SECRET is not set: unsigned webhooks are accepted from "
                         "loopback clients only, everything else gets 401")
         try:
@@ -93,22 +109,34 @@ def create_app(
             await asyncio.to_thread(ingest.stop)  # commits what is still queued
             await asyncio.to_thread(services.stop)
 
-    webhook = WebhookEndpoint(settings.webhook_secret, handler_router().handles)
+    webhook = WebhookEndpoint(credentials.settings.webhook_secret, handler_router().handles)
+    credentials.watch(lambda now: webhook.use_secret(now.webhook_secret))
+    setup = Setup(credentials)
+
+    async def home(request: Request) -> Response:
+        if not credentials.configured:
+            return await setup.page(request)
+        return await configured_home(request)
+
     routes = [
         Route("/webhook", webhook, methods=["POST"]),  # reached only by other methods: 405
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/", home, methods=["GET"]),
+        Route("/setup/callback", setup.callback, methods=["GET"]),  # 404 once configured
+        Route("/installed", installed, methods=["GET"]),
     ]
-    return Edge(Starlette(routes=routes, lifespan=lifespan), webhook)
+    return Edge(Starlette(routes=routes, lifespan=lifespan), webhook, setup)
 
 
 class Edge:
     """``POST /webhook`` straight to its endpoint, everything else (lifespan included) to
     starlette: the hot path skips starlette's middleware stack and routing."""
 
-    def __init__(self, app: Starlette, webhook: WebhookEndpoint) -> None:
+    def __init__(self, app: Starlette, webhook: WebhookEndpoint, setup: Setup) -> None:
         self.app = app
         self.webhook = webhook
+        self.setup = setup  # its token is what ``serve`` prints for other machines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/webhook":

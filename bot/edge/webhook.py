@@ -68,7 +68,7 @@ class Signature:
         return hmac.compare_digest(mac.hexdigest().encode(), header[7:])
 
 
-def _is_loopback(scope: Scope) -> bool:
+def is_loopback(scope: Scope) -> bool:
     client = scope.get("client")
     try:
         return ipaddress.ip_address(client[0] if client else "").is_loopback
@@ -170,12 +170,20 @@ class WebhookEndpoint:
     ingest and the metrics come from the lifespan state (``scope["state"]``)."""
 
     def __init__(self, secret: str | None, wanted: Callable[[str, str | None], bool]) -> None:
-        self.signature = Signature(secret) if secret is not None else None
+        self.signature: Signature | None = None
+        self.use_secret(secret)
         self.wanted = wanted
+
+    def use_secret(self, secret: str | None) -> None:
+        """Verify from now on with ``secret``: the credentials holder calls this when the setup
+        page has stored an App (``bot.store.credentials``). One attribute store, so a request
+        on the event loop sees the old key or the new one, and the hot path reads no more than
+        it did with a key fixed at start-up."""
+        self.signature = Signature(secret) if secret is not None else None
 
     def _check_signature(self, scope: Scope, body: bytes, header: bytes | None) -> None:
         if self.signature is None:
-            if not _is_loopback(scope):
+            if not is_loopback(scope):
                 raise Reject(401, "unauthorized", "no webhook secret is configured (GITHUB_WEBHOOK_SECRET); "
                              "unsigned deliveries are accepted from loopback clients only")
             return

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+from bot.store.credentials import Credentials
 
 if TYPE_CHECKING:
     import ssl
@@ -75,10 +76,14 @@ class AuthError(RuntimeError):
 
 
 class GitHubClients:
-    """Makes the GitHub client for one delivery: an installation client (App) or a token client."""
+    """Makes the GitHub client for one delivery: an installation client (App) or a token client.
 
-    def __init__(self, settings: Settings, retry: RetryPolicy | None = None) -> None:
-        self.settings = settings
+    The credentials come from ``credentials`` (fixed ``settings`` when none is given), read
+    per job: a server started without them authenticates as the App the setup page stored."""
+
+    def __init__(self, settings: Settings, retry: RetryPolicy | None = None, *,
+                 credentials: Credentials | None = None) -> None:
+        self.credentials = credentials if credentials is not None else Credentials(settings)
         self.retry = retry or RetryPolicy()
         from githubkit.cache import MemCacheStrategy
 
@@ -86,6 +91,10 @@ class GitHubClients:
         self._app: GitHub[Any] | None = None
         self._installations: dict[int, GitHub[Any]] = {}
         self._ssl: ssl.SSLContext | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.credentials.current()
 
     def _ssl_context(self) -> ssl.SSLContext:
         """One TLS context for every client: the dispatcher opens an HTTP client per delivery,
@@ -109,12 +118,13 @@ class GitHubClients:
         }
 
     def app(self) -> GitHub[Any]:
-        if self._app is None:
-            if not self.settings.app_auth:
+        if self._app is None:  # credentials change at most once, from none: nothing to forget
+            settings = self.settings
+            if not settings.app_auth:
                 raise AuthError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY are needed for App auth")
             from githubkit import AppAuthStrategy, GitHub
 
-            strategy = AppAuthStrategy(str(self.settings.app_id), str(self.settings.private_key))
+            strategy = AppAuthStrategy(str(settings.app_id), str(settings.private_key))
             self._app = GitHub(strategy, **self._options())
         return self._app
 
@@ -129,10 +139,18 @@ class GitHubClients:
     def token(self, token: str | None = None) -> GitHub[Any]:
         token = token or self.settings.github_token
         if not token:
-            raise AuthError("GITHUB_TOKEN is not set")
+            raise AuthError("GITHUB_TOKEN is not set, and no GitHub App is connected (open the "
+                            "server's setup page, or set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
         from githubkit import GitHub, TokenAuthStrategy
 
         return GitHub(TokenAuthStrategy(token), **self._options())
+
+    def anonymous(self) -> GitHub[Any]:
+        """No credentials, no retries: for the one call that needs none, the App manifest
+        conversion, whose code works once (a retry after a lost answer could only fail)."""
+        from githubkit import GitHub, UnauthAuthStrategy
+
+        return GitHub(UnauthAuthStrategy(), **{**self._options(), "auto_retry": False})
 
     def for_event(self, installation_id: int | None) -> GitHub[Any]:
         """App auth when configured and the event names an installation, else the token."""

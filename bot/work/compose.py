@@ -10,6 +10,7 @@ from bot.dispatch.router import Router
 from bot.github.clients import GitHubClients, RetryPolicy
 from bot.settings import Settings
 from bot.store.backends import open_ledger
+from bot.store.credentials import Credentials
 from bot.store.holds import Holds
 
 
@@ -26,9 +27,12 @@ def build_dispatcher(
     retry: RetryPolicy | None = None,
     data_dir: Path | None = None,
     holds: Holds | None = None,
+    credentials: Credentials | None = None,
 ) -> Dispatcher:
     """``holds``: the server passes its delivery store, shared by every worker; the Action and
-    replay run one delivery per process and keep theirs in memory."""
+    replay run one delivery per process and keep theirs in memory. ``credentials``: the
+    server's and workers' (they may arrive through the setup page); else those of ``settings``."""
     config = config if config is not None else load_operator_config(settings.config_path)
     ledger = open_ledger(settings, data_dir)
-    return Dispatcher(settings, config, handler_router(), ledger, GitHubClients(settings, retry), holds)
+    clients = GitHubClients(settings, retry, credentials=credentials)
+    return Dispatcher(settings, config, handler_router(), ledger, clients, holds)

@@ -16,6 +16,7 @@ from bot.dispatch.dispatcher import Dispatcher
 from bot.github.clients import RetryPolicy
 from bot.settings import Settings
 from bot.store.backends import kind, make_huey, open_store
+from bot.store.credentials import Credentials
 from bot.store.deliveries import DeliveryStore
 from bot.work.jobs import JobRunner
 from bot.work.queue import JobQueue, QueueConsumer, QueueOptions, Reaper
@@ -45,14 +46,19 @@ class Services:
         dry_run: bool = False,
         options: QueueOptions | None = None,
         retry: RetryPolicy | None = None,
+        credentials: Credentials | None = None,
     ) -> Services:
+        """``credentials``: where the jobs' GitHub credentials come from (default: resolved
+        from ``settings`` and the data directory, see ``bot.store.credentials``)."""
         from bot.work.compose import build_dispatcher
 
         options = options or QueueOptions.from_env()
         config = config if config is not None else load_operator_config(settings.config_path)
         store = open_store(settings, grace_s=options.grace_s)
         queue = JobQueue(make_huey(settings), store)
-        dispatcher = build_dispatcher(settings, config, retry, holds=store)  # once per process
+        credentials = credentials if credentials is not None else Credentials.resolve(settings)
+        dispatcher = build_dispatcher(settings, config, retry, holds=store,  # once per process
+                                      credentials=credentials)
         services = cls(settings, store, queue, dispatcher, Reaper(queue, options.reap_s), workers=workers)
         if workers > 0:
             services.runner = JobRunner(store, dispatcher, queue.retry_later, options.jobs, dry_run=dry_run)

@@ -11,6 +11,7 @@ these paths sent to it.
     POST /organizations/{org}/settings/apps/new      the same, for an organization's App
     POST .../settings/apps/new/confirm               the confirm page's "Create GitHub App" button
     GET  /settings/apps/{slug}, /organizations/{org}/settings/apps/{slug}, /apps/{slug}
+    GET, POST /apps/{slug}/installations/new         install the App (github_web_install.py)
 
 A valid manifest is answered with GitHub's confirm page: a real HTML form whose name field can
 be edited and whose button says "Create GitHub App for OWNER". Its submission registers the App
@@ -32,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.github_manifest import ManifestApp, Pending, permission_levels, validate_manifest
+from tests.fakes.github_web_install import install_routes
 
 if TYPE_CHECKING:
     from tests.fakes.github_server import Backend
@@ -89,6 +91,7 @@ class WebSide:
             Route("/settings/apps/{slug}", self.app_page, methods=["GET"]),
             Route(org + "/settings/apps/{slug}", self.app_page, methods=["GET"]),
             Route("/apps/{slug}", self.app_page, methods=["GET"]),
+            *install_routes(self),
         ])
         self.app.add_exception_handler(404, self._not_found)
         self.app.add_exception_handler(405, self._not_found)

@@ -108,7 +108,7 @@ async def review_security(ctx: Context, number: int, trigger: str, *, everything
                 await _report_failure(ctx, pull, exc, result)
                 return
             scanning = await _upload(ctx, inp, sorted_.posted, result)
-            body, comments = _review_body(inp, summary, sorted_, calls, trigger, scanning, check_note,
+            body, comments = review_body(inp, summary, sorted_, calls, trigger, scanning, check_note,
                                           ctx.config.security.min_confidence)
             written = await post_review(ctx.session, number, pull.head_sha, body, comments)
             if not ctx.dry_run:  # a dry run wrote nothing a later delivery could repeat
@@ -172,7 +172,7 @@ def _finding_text(f: SecurityFinding) -> str:
     return render("comments/security_finding.md.j2", f=f).strip()
 
 
-def _review_body(inp: SecurityInput, summary: str, sorted_: Triage, calls: list[ModelResult[Any]], trigger: str,
+def review_body(inp: SecurityInput, summary: str, sorted_: Triage, calls: list[ModelResult[Any]], trigger: str,
                  scanning: str, check_note: str, threshold: float) -> tuple[str, list[dict[str, Any]]]:
     comments: list[dict[str, Any]] = []
     folded: list[str] = []

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
 from bot.settings import Settings
+from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload, require, sarif_schema_path
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_scanning import decode, schema_errors
@@ -434,3 +435,47 @@ def test_a_failed_check_keeps_every_finding_and_says_so(
             "profile failed to answer. Every finding above the threshold is posted.") in review.body
     assert "| high | 2 | 0 | 0 | 0 |" in review.body and len(review.comments) == 3
     assert result.outcome == "ok" and result.model == "openai/reason-a"
+
+
+def test_what_does_not_fit_the_reasoning_window_is_named(
+    github: FakeGitHub, answers: FakeLLM, settings: Settings, make_dispatcher: Callable[..., Dispatcher],
+    make_config: Callable[..., Config],
+) -> None:
+    """A 12,000-token window: the small sensitive diffs fit, a 1,500-line sensitive file and a
+    1,200-line caller do not, and the coverage line names both with the reason."""
+    keys = "".join(f"KEY_{i} = 'k{i}'\n" for i in range(1500))
+    admin = "from app.auth.session import start_session\n" + "".join(f"def page_{i}(user):\n    return start_session(user)\n"
+                                                                    for i in range(600))
+    number, fields = seed(github, {"app/auth/session.py": SESSION_HEAD, "app/auth/keys.py": keys,
+                                   "app/admin.py": admin, "app/views.py": VIEWS_HEAD})
+    profiles = {"high-reasoning": [{"model": "openai/reason-a", "max_input_tokens": 12_000,
+                                    "input_cost_per_million": 20.0, "output_cost_per_million": 80.0}],
+                "high-throughput": TEST_MODELS["high-throughput"], "massive-context": TEST_MODELS["massive-context"]}
+    config = make_config(profiles=profiles, limits={"output_reserve_tokens": 2_000})
+
+    run(make_dispatcher(settings, config), pr_event(fields))
+
+    [sent] = [r for r in answers.requests if r["model"].endswith("reason-a")]
+    prompt = "\n".join(str(m["content"]) for m in sent["messages"])
+    assert "### Diff of `app/auth/session.py`" in prompt and "### Diff of `app/views.py`" in prompt
+    assert "### Diff of `app/auth/keys.py`" not in prompt and "### Diff of `app/admin.py`" not in prompt
+    [review] = github.reviews(REPO, number)
+    assert ("Left out:\n"
+            "- the diff of 1 sensitive file (`app/auth/keys.py`): not enough room in the 12,000-token window\n"
+            "- the diff of 1 connected file (`app/admin.py`): not enough room in the 12,000-token window\n") in review.body
+    assert "the diff of 1 of 2 sensitive files" in review.body and "1 of 2 connected files" in review.body
+
+
+def test_the_file_list_is_read_once_when_the_general_review_runs_too(
+    github: FakeGitHub, answers: FakeLLM, settings: Settings, make_dispatcher: Callable[..., Dispatcher],
+    make_config: Callable[..., Config],
+) -> None:
+    number, fields = seed(github)
+    answers.default("wide-a", json.dumps({"summary": "Fine.", "verdict": "looks-good", "findings": []}))
+    config = make_config(triggers={"large_pr": {"lines": 1, "files": 1}})
+
+    outcome = run(make_dispatcher(settings, config), pr_event(fields))
+
+    assert sorted(r.phase for r in outcome.results) == ["review", "security"]
+    listed = [r for r in github.requests if r.method == "GET" and r.path == f"/repos/{REPO}/pulls/{number}/files"]
+    assert len(listed) == 1

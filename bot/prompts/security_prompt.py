@@ -174,7 +174,7 @@ async def assemble_security(ctx: Context, pull: PullInfo, router: ModelRouter, l
     sent_ids = {id(p) for p in sent}
     shed = [p for p in [*sens, *context_taken, *conn] if id(p) not in sent_ids]
     _note(cov, listed, in_scope, scope, sent, sens_over, context_over, conn_over, shed, skipped, head_texts,
-          len(heads) - len(fetch), capped)
+          len(heads) - len(fetch), cap if capped else None)
     lines = {f.path: right_side(f.patch) for f in listed.files if f.patch}
     for path, head in head_texts.items():
         if head is not None:
@@ -184,7 +184,7 @@ async def assemble_security(ctx: Context, pull: PullInfo, router: ModelRouter, l
 
 def _note(cov: SecurityCoverage, listed: FileList, in_scope: Sequence[ChangedFile], scope: Scope, sent: Sequence[Piece],
           sens_over: Sequence[Piece], context_over: Sequence[Piece], conn_over: Sequence[Piece], shed: Sequence[Piece],
-          skipped: dict[str, int], head_texts: dict[str, str | None], unfetched: int, capped: bool) -> None:
+          skipped: dict[str, int], head_texts: dict[str, str | None], unfetched: int, cap: int | None) -> None:
     """Fill in what was read, and name what was not, with why."""
     scope_paths = {f.path for f in in_scope}
     with_patch = {f.path for f in listed.files if f.patch is not None}
@@ -212,13 +212,19 @@ def _note(cov: SecurityCoverage, listed: FileList, in_scope: Sequence[ChangedFil
     binary = [path for path, text in head_texts.items() if text is None]
     if binary:
         out.append(f"the whole head version of {packing.summarise_paths(binary)}: binary")
-    heads_out = unfetched + sum(1 for p in [*context_over, *shed] if p.kind == "head")
+    context_why = f"limits.context_tokens ({cap:,} tokens of context files) reached" if cap is not None else short
+    heads_out = unfetched + sum(1 for p in context_over if p.kind == "head")
+    heads_shed = sum(1 for p in shed if p.kind == "head")
     if heads_out:
-        why = "limits.context_tokens reached" if capped else short
-        out.append(f"the whole head version of {packing.plural(heads_out, 'sensitive file')}: {why}")
-    policy_out = [p.path for p in [*context_over, *shed] if p.kind == "related"]
-    if policy_out:
-        out.append(f"the security policy `{policy_out[0]}`: {short}")
+        out.append(f"the whole head version of {packing.plural(heads_out, 'sensitive file')}: {context_why}")
+    if heads_shed:
+        out.append(f"the whole head version of {packing.plural(heads_shed, 'sensitive file')}: {short}")
+    for p in context_over:
+        if p.kind == "related":
+            out.append(f"the security policy `{p.path}`: {context_why}")
+    for p in shed:
+        if p.kind == "related":
+            out.append(f"the security policy `{p.path}`: {short}")
     conn = [p.path for p in conn_over] + [p.path for p in shed if p.kind == "diff" and p.path in late - scope_paths]
     if conn:
         out.append(f"the diff of {packing.plural(len(conn), 'connected file')} ({packing.summarise_paths(conn)}): {short}")

@@ -107,7 +107,7 @@ async def review_security(ctx: Context, number: int, trigger: str, *, everything
             except (ModelError, ConfigError) as exc:
                 await _report_failure(ctx, pull, exc, result)
                 return
-            scanning = await _upload(ctx, inp, sorted_.posted, result)
+            scanning = await _upload(ctx, inp, sorted_.posted)
             body, comments = review_body(inp, summary, sorted_, calls, trigger, scanning, check_note,
                                           ctx.config.security.min_confidence)
             written = await post_review(ctx.session, number, pull.head_sha, body, comments)
@@ -152,7 +152,7 @@ async def _analyse(ctx: Context, pull: PullInfo, files: FileList, found: Scope, 
     return inp, answer.data.summary, sorted_, [*calls, check], ""
 
 
-async def _upload(ctx: Context, inp: SecurityInput, findings: list[SecurityFinding], result: JobResult) -> str:
+async def _upload(ctx: Context, inp: SecurityInput, findings: list[SecurityFinding]) -> str:
     """Upload the posted findings (none: an empty log, which closes fixed alerts) as SARIF;
     -> what happened, in words. A refusal is logged and reported, never raised."""
     document = sarif.build(findings, inp.line_text, clean=ctx.session.writes.as_posted)

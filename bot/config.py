@@ -59,11 +59,51 @@ class LargePR(Strict):
     files: int = Field(default=30, ge=0)
 
 
+# Paths whose change gets a security review of its own (``handlers/security.py``). Globs, matched
+# case-insensitively against the whole path; ``*`` crosses folders and a pattern without "/" also
+# matches a file name at any depth (``bot.answers.edit_guards.matching``). Broad on purpose: a
+# security review that finds nothing costs one reasoning call, a missed one costs more.
+DEFAULT_SECURITY_PATHS: tuple[str, ...] = (
+    # CI and its supply chain: workflows and actions run with the repository's secrets
+    ".github/workflows/**", ".github/actions/**", "action.yml", "action.yaml",
+    # containers
+    "Dockerfile*", "*.dockerfile", "docker-compose*", "compose.y*ml",
+    # dependency manifests and lock files
+    "requirements*.txt", "constraints*.txt", "pyproject.toml", "setup.py", "setup.cfg", "Pipfile*",
+    "poetry.lock", "uv.lock", "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml",
+    "go.mod", "go.sum", "Cargo.toml", "Cargo.lock", "Gemfile*", "pom.xml", "build.gradle*",
+    "composer.json", "composer.lock",
+    # names that say what the code guards
+    "*auth*", "*login*", "*session*", "*token*", "*crypt*", "*secret*", "*password*",
+    "*permission*", "*sql*", "*upload*", "*serializ*", "*.pem",
+)
+
+
 class Triggers(Strict):
     design_labels: list[str] = Field(default_factory=lambda: ["design"])
     approve_labels: list[str] = Field(default_factory=lambda: ["spec-approved"])
     large_pr: LargePR = Field(default_factory=LargePR)
     review_on: list[ReviewAction] = Field(default_factory=lambda: list(REVIEW_ACTIONS))
+    # a repository's list is added to the operator's (``merge``): it may extend it, never empty it
+    security_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_SECURITY_PATHS), min_length=1)
+    security_on: list[ReviewAction] = Field(default_factory=lambda: list(REVIEW_ACTIONS))
+
+    @model_validator(mode="after")
+    def _no_blank_path(self) -> Triggers:
+        if any(not p.strip() for p in self.security_paths):
+            raise ValueError("security_paths: a pattern may not be blank")
+        return self
+
+
+class Security(Strict):
+    """How the security phase filters its own answer. Not a trigger (when the phase starts) nor
+    a limit (a cap a repository may only lower): it decides only which findings are posted, so
+    a repository may set it either way."""
+
+    # findings the model is less sure of than this are counted in the review, not posted
+    min_confidence: float = Field(default=0.7, ge=0.0, le=1.0)
+    # the profile of the second, cheap pass that drops false positives; None: no second pass
+    verify_profile: Profile | None = "high-throughput"
 
 
 class Budgets(Strict):
@@ -92,6 +132,7 @@ class RepoConfig(Strict):
     budgets: Budgets | None = None
     limits: Limits | None = None
     instructions: dict[Phase, str] | None = None  # extra prompt text per phase
+    security: Security | None = None
 
 
 DEFAULT_PROFILES: dict[Profile, list[ModelSpec]] = {
@@ -128,6 +169,7 @@ class Config(Strict):
     budgets: Budgets = Field(default_factory=Budgets)
     limits: Limits = Field(default_factory=Limits)
     instructions: dict[Phase, str] = Field(default_factory=dict)
+    security: Security = Field(default_factory=Security)
     retries: int = Field(default=1, ge=0, le=5)  # per model, before falling back
     timeout: float = Field(default=600.0, gt=0)  # seconds per model call
     redact: list[str] = Field(default_factory=list)  # extra secrets to redact from output
@@ -257,9 +299,14 @@ def merge(operator: Config, repo: RepoConfig | None, source: str = ".github/mode
     if repo.routes is not None:
         update["routes"] = repo.routes
     if repo.triggers is not None:  # only the keys the repository wrote; the rest stay the operator's
-        update["triggers"] = operator.triggers.model_copy(
-            update={k: getattr(repo.triggers, k) for k in repo.triggers.model_fields_set}
-        )
+        written = {k: getattr(repo.triggers, k) for k in repo.triggers.model_fields_set}
+        if "security_paths" in written:  # added to, never replaced: a repository cannot opt out
+            written["security_paths"] = list(dict.fromkeys([*operator.triggers.security_paths,
+                                                            *repo.triggers.security_paths]))
+        update["triggers"] = operator.triggers.model_copy(update=written)
+    if repo.security is not None:
+        update["security"] = operator.security.model_copy(
+            update={k: getattr(repo.security, k) for k in repo.security.model_fields_set})
     if repo.limits is not None:
         update["limits"] = _tighter_limits(operator.limits, repo.limits)
     if repo.budgets is not None:

@@ -347,7 +347,8 @@ def test_docs_workflow_is_complete() -> None:
     assert triggers["issues"]["types"] == ["labeled"]
     assert triggers["issue_comment"]["types"] == ["created"]
     assert set(triggers["pull_request"]["types"]) == {"opened", "synchronize", "ready_for_review"}
-    assert workflow["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write"}
+    assert workflow["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write",
+                                       "security-events": "write"}
     step = next(s for s in workflow["jobs"]["model-routing"]["steps"] if "model-routing-bot" in s.get("uses", ""))
     assert all(v.startswith("${{ secrets.") for v in step["env"].values())
     assert "docs/action.md" in (ROOT / "README.md").read_text()

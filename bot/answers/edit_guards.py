@@ -29,12 +29,17 @@ class Screened:
 
 
 def denied_by(path: str, patterns: Sequence[str]) -> str | None:
-    """The deny pattern that covers the path (glob; case-insensitive, so ``.GitHub/Workflows``
+    """The deny pattern that covers the path (see ``matching``); the workflows always."""
+    return matching(path, (*ALWAYS_DENIED, *patterns))
+
+
+def matching(path: str, patterns: Sequence[str]) -> str | None:
+    """The first pattern that covers the path (glob; case-insensitive, so ``.GitHub/Workflows``
     is caught too; a pattern without ``/`` also matches a file name at any depth; a
     directory pattern covers everything under it)."""
     low = path.lower()
     name = low.rsplit("/", 1)[-1]
-    for pattern in (*ALWAYS_DENIED, *patterns):
+    for pattern in patterns:
         pat = pattern.strip().lower().lstrip("/")
         if not pat:
             continue

@@ -1,4 +1,6 @@
-"""The label trigger the spec and implement phases share: the right label, on an issue, by a writer.
+"""The triggers phases share: the right label, on an issue, by a writer (spec, implement); a
+``pull_request`` action that is switched on, on a pull request that is not a draft (review,
+security).
 
 A label is a weaker signal than a command (anyone with triage permission can add one), so the
 labeler's permission is checked like a commenter's; every "no" is logged with its reason.
@@ -10,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.aio import started
+from bot.github.pull_reads import PullInfo, pull_info, read_pull
 
 if TYPE_CHECKING:
     from bot.dispatch.context import Context
@@ -58,3 +61,20 @@ async def on_label(
         found = await labeled_issue(ctx, labels, phase)
         if found and pending is not None:
             await run(*found, pending)
+
+
+async def ready_pull(ctx: Context, switched_on: Iterable[str], phase: str, setting: str) -> PullInfo | None:
+    """The pull request of this ``pull_request`` event when its action is in ``switched_on``
+    (the config key ``setting``) and it is not a draft (drafts wait for ``ready_for_review``)."""
+    action = ctx.event.action or ""
+    if action not in switched_on:
+        ctx.log.info("%s: pull_request.%s is switched off in %s", phase, action, setting)
+        return None
+    data = ctx.event.payload.get("pull_request") or {}
+    pull = pull_info(data)
+    if "changed_files" not in data or not pull.head_sha:  # webhooks carry both; a hand-made payload may not
+        pull = await read_pull(ctx.session, pull.number)
+    if pull.draft:
+        ctx.log.info("%s: #%s is a draft; it is looked at when it is ready", phase, pull.number)
+        return None
+    return pull

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bot.aio import bounded
 from bot.github.diffmap import HUNK_HEADER
 from bot.github.issue_reads import clean
-from bot.github.rest import decoded_content, get_json
+from bot.github.rest import decoded_content, get_json, get_json_or_none
 
 if TYPE_CHECKING:
     from bot.github.session import Session
@@ -177,8 +177,22 @@ async def list_files(session: Session, pull: PullInfo,
         requests += 1
         files += chunk
     files = files[:MAX_LISTED_FILES]
-    return FileList(files, not_listed=max(0, pull.changed_files - len(files)), requests=requests,
-                    capped=len(files) >= MAX_LISTED_FILES)
+    listed = FileList(files, not_listed=max(0, pull.changed_files - len(files)), requests=requests,
+                      capped=len(files) >= MAX_LISTED_FILES)
+    if pull.head_sha:
+        session.memo[_files_key(pull)] = listed
+    return listed
+
+
+def _files_key(pull: PullInfo) -> str:
+    return f"files:{pull.number}@{pull.head_sha}"
+
+
+async def changed_files(session: Session, pull: PullInfo) -> FileList:
+    """The file list at ``pull``'s head: as another handler of this delivery already read it,
+    else read now (a pull request of 3,000 files takes 30 requests to list)."""
+    known = session.memo.get(_files_key(pull))
+    return known if isinstance(known, FileList) and pull.head_sha else await list_files(session, pull)
 
 
 @dataclass(frozen=True)
@@ -233,3 +247,13 @@ async def read_texts(session: Session, wanted: list[tuple[str, str]]) -> dict[st
 
     texts = await bounded(session.fetch_limit, [partial(one, sha) for _, sha in wanted])
     return {path: text for (path, _), text in zip(wanted, texts, strict=True)}
+
+
+async def read_text_at(session: Session, path: str, ref: str) -> str | None:
+    """A file's text at ``ref`` from the contents API; None when there is no such file (or it
+    is a folder, or binary)."""
+    data = await get_json_or_none(session.gh, f"/repos/{session.repo}/contents/{path}", {"ref": ref})
+    if not isinstance(data, dict) or data.get("type") != "file":
+        return None
+    raw = decoded_content(data)
+    return decode_text(raw) if raw is not None else None

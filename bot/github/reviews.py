@@ -50,21 +50,30 @@ class Folded:
     why: str
 
 
+def not_inline(path: str, line: int | None, diffmap: DiffMap, placed: int) -> str | None:
+    """Why a comment on ``path`` at ``line`` cannot go inline when ``placed`` already are;
+    None when GitHub takes it there."""
+    if path not in diffmap:
+        return "file not changed in this pull request"
+    if line is None:
+        return "about the whole file"
+    if not diffmap.can_comment(path, line):
+        return f"line {line} is not part of the diff"
+    if placed >= MAX_INLINE:
+        return f"more than {MAX_INLINE} inline comments"
+    return None
+
+
 def place(findings: Sequence[Finding], diffmap: DiffMap) -> tuple[list[Finding], list[Folded]]:
     """-> (inline findings, findings for the body with the reason each is not inline)."""
     inline: list[Finding] = []
     folded: list[Folded] = []
     for f in findings:
-        if f.path not in diffmap:
-            folded.append(Folded(f, "file not changed in this pull request"))
-        elif f.line is None:
-            folded.append(Folded(f, "about the whole file"))
-        elif not diffmap.can_comment(f.path, f.line):
-            folded.append(Folded(f, f"line {f.line} is not part of the diff"))
-        elif len(inline) >= MAX_INLINE:
-            folded.append(Folded(f, f"more than {MAX_INLINE} inline comments"))
-        else:
+        why = not_inline(f.path, f.line, diffmap, len(inline))
+        if why is None:
             inline.append(f)
+        else:
+            folded.append(Folded(f, why))
     return inline, folded
 
 

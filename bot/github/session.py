@@ -34,6 +34,8 @@ class Session:
     fetch_limit: int = 16  # reads in flight at once (``limits.fetch_concurrency``)
     bot_login: str | None = None  # the bot's own account (bot.github.identity); None: unknown, no one's
     _permissions: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+    # reads two handlers of one delivery both need, kept for the delivery (``pull_reads.changed_files``)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def owner(self) -> str:

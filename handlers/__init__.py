@@ -5,7 +5,7 @@ place they meet. Importing this must stay cheap (no model library): the Action d
 from bot.dispatch.router import Router
 from bot.dispatch.slash import CommandTable, comment_router
 from handlers import commands as basic
-from handlers import implement, review, spec
+from handlers import debug, implement, review, spec
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(
@@ -13,6 +13,7 @@ commands = CommandTable(
     spec.commands,
     implement.commands,
     review.commands,
+    debug.commands,
 )
 
 # every handler router; the comment router runs the commands above
@@ -21,4 +22,5 @@ router = Router(
     spec.router,
     implement.router,
     review.router,
+    debug.router,
 )

@@ -706,3 +706,40 @@ def test_a_repository_may_lower_fix_rounds_but_never_raise_them() -> None:
     assert merge(operator, parse_repo_config("limits:\n  fix_rounds: 9\n")).limits.fix_rounds == 2
     assert merge(operator, parse_repo_config("limits:\n  max_files_changed: 3\n")).limits.fix_rounds == 2
     assert Config().limits.fix_rounds == 2 and Config().triggers.ci_apps == ["github-actions"]
+
+
+def test_a_job_whose_log_github_no_longer_keeps_is_diagnosed_from_its_annotations(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, ci: CIFailure
+) -> None:
+    number, red = human_pull(github, ci)
+    with github.state.lock:  # past the repository's log retention: GitHub answers 404 for it
+        github.state.ci.jobs[red.job_ids[0]].log = None
+    llm.script("reason-a", diagnosis(suggestions=[]))
+
+    outcome = run(make_dispatcher(settings), comment(github, number, "/debug"))
+
+    prompt = llm.prompts("reason-a")[0]
+    assert "No job log: GitHub keeps no log for this job (expired, or the job never ran)." in prompt
+    assert "textstats/windows.py:10 (failure): test_moving_average failed: IndexError" in prompt
+    assert "    10          found.append(" in prompt  # the annotation's file, read at the head
+    assert github.log_host_requests == [] and outcome.results[0].outcome == "ok"
+    assert "**DIAG-SUMMARY" in reply_to(github, number, "diagnosis")
+
+
+def test_docs_show_the_workflow_run_trigger_and_the_token_that_lets_ci_run() -> None:
+    import yaml
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "action.md").read_text()
+    section = text.split("## Red CI on the bot's draft pull requests", 1)[1]
+    workflow = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    assert triggers == {"workflow_run": {"workflows": ["CI"], "types": ["completed"]}}
+    assert workflow["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write",
+                                       "checks": "read", "actions": "read"}
+    job = workflow["jobs"]["model-routing"]
+    for needed in ("startup_failure", "'model-routing/issue-'", "head_repository.full_name == github.repository"):
+        assert needed in job["if"]
+    token, bot = job["steps"]
+    assert token["uses"].startswith("actions/create-github-app-token@")
+    assert bot["with"]["github-token"] == "${{ steps.app-token.outputs.token }}"
+    assert "starts no workflow" in section and "fine-grained personal access token" in section

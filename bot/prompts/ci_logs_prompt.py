@@ -11,9 +11,10 @@ What is kept, in the log's order:
 
 Gaps are marked with how many lines they hold, and the excerpt opens with a line saying how
 much was left out. The runner's decoration (the BOM, the timestamp before every line, ANSI
-colours) is removed first. A log is untrusted (a test can print anything), so each kept block is
-cleaned with ``bot.safety.clean_untrusted``, block by block: a stray ``<!--`` printed by a test
-can then hide at most the rest of its own block, never the traceback after it.
+colours) is removed first. A log is untrusted (a test can print anything), so each kept line is
+cleaned with ``bot.safety.clean_untrusted``, line by line: a log is plain text, shown raw, and a
+stray ``<!--`` printed by a test (or quoted in a traceback's source line) then hides at most the
+rest of its own line, never the traceback and the summary after it.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def cut_log(raw: str, max_lines: int = MAX_LINES, max_chars: int = MAX_CHARS) ->
     for start, end in chosen:
         if start > at:
             parts.append(f"[... {start - at:,} line{'s' if start - at != 1 else ''} left out ...]")
-        parts.append(clean_untrusted("\n".join(lines[start:end])))
+        parts += [clean_untrusted(line) for line in lines[start:end]]
         at = end
     left_out = len(lines) - shown
     head = (f"[{shown:,} of {len(lines):,} log lines shown; {left_out:,} left out]" if left_out

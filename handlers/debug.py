@@ -36,7 +36,8 @@ from bot.llm.footer import footer
 from bot.prompts.debug_prompt import complete
 from bot.prompts.packing import fence_for
 from bot.templates import render
-from handlers.fix_round import PHASE, checks_view, diagnose, diagnosis_view, fix_round
+from handlers.diagnose import PHASE, checks_view, diagnose, diagnosis_view
+from handlers.fix_round import fix_round
 
 if TYPE_CHECKING:
     from bot.answers.diagnosis import Suggestion

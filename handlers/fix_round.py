@@ -24,11 +24,11 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.aio import started
-from bot.answers.diagnosis import Diagnosis
 from bot.answers.edit_guards import screen
-from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
+from bot.answers.spec_doc import EmbeddedSpec
 from bot.config import ConfigError, Phase
-from bot.github.ci_reads import Failures, pull_commits, read_failures
+from bot.dispatch.context import DETAIL_CHARS
+from bot.github.ci_reads import pull_commits, read_failures
 from bot.github.comments import marker, own_comment, upsert_comment
 from bot.github.git_base import BaseMoved, BaseSnapshot, read_base
 from bot.github.gitdata import (
@@ -45,19 +45,24 @@ from bot.github.pull_reads import PullInfo, read_pull
 from bot.github.rest import http_status, paginate
 from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
-from bot.prompts.debug_prompt import DebugInput, complete, diagnosis_messages, fix_messages, read_for_fix
+from bot.prompts.debug_prompt import complete, fix_messages, read_for_fix
 from bot.prompts.edit_attempts import ESCALATE_TO, Attempts, plan_and_apply
-from bot.prompts.packing import fence_for
 from bot.store.holds import held
 from bot.templates import render
+from handlers.diagnose import PHASE, approved_spec, checks_view, diagnose, diagnosis_view
 
 if TYPE_CHECKING:
+    from bot.answers.diagnosis import Diagnosis
     from bot.dispatch.context import Context, JobResult
+    from bot.github.ci_reads import Failures
     from bot.llm.result import ModelResult
 
-PHASE: Final[Phase] = "debug"
 EDITS: Final[Phase] = "implement"
 HOLD_S = 3600.0  # longer than any round; a worker that died holding it blocks no longer
+# After a round, the hold stays this long: a delivery that read the pull request before the round's
+# comment existed (check_suite and workflow_run arrive together) is refused, and a person's `/fix`
+# soon after is not.
+SETTLE_S = 300.0
 DETAIL_LINES = 20
 
 
@@ -67,40 +72,6 @@ def round_marker(number: int, round_no: int, sha: str) -> str:
 
 def stop_marker(number: int) -> str:
     return marker("fix-stopped", pr=number)
-
-
-def diagnosis_view(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
-    """A diagnosis as the comments show it: paths in code spans, evidence in a fence it cannot end."""
-    if diagnosis is None:
-        return None
-    d = diagnosis.trimmed()
-    return {"summary": d.summary, "root_cause": d.root_cause, "evidence": d.evidence,
-            "fence": fence_for("\n".join(d.evidence)), "fixable": d.fixable,
-            "fix_plan": [{"path": s.path.replace("`", "'"), "change": s.change} for s in d.fix_plan]}
-
-
-def checks_view(failures: Failures) -> list[dict[str, str]]:
-    return [{"name": f.name.replace("\n", " ").replace("]", ")")[:200], "url": f.html_url,
-             "conclusion": f.conclusion} for f in failures.failing]
-
-
-async def diagnose(ctx: Context, job: str, inp: DebugInput, result: JobResult) -> ModelResult[Diagnosis]:
-    """The ``debug`` phase's call: a validated diagnosis of the red run (ModelError propagates)."""
-    models = ctx.models(job, PHASE)
-    answer = await models.complete(PHASE, diagnosis_messages(inp, ctx.config.instructions.get(PHASE, "")),
-                                   labels=list(inp.pull.labels), response_model=Diagnosis)
-    result.add_model(answer)
-    return answer
-
-
-def _spec(ctx: Context, comments: list[dict[str, Any]], issue: int) -> EmbeddedSpec | None:
-    """The approved spec exactly as the bot wrote it (digest checked), or None."""
-    comment = own_comment(ctx.session, comments, marker("spec", issue=issue))
-    try:
-        return extract((comment or {}).get("body") or "", ctx.settings.webhook_secret) if comment else None
-    except SpecTampered:
-        ctx.log.warning("debug: the spec of #%s changed after the bot wrote it; diagnosing without it", issue)
-        return None
 
 
 class Round:
@@ -176,14 +147,30 @@ async def fix_round(ctx: Context, number: int, issue: int, trigger: str, sha: st
             ctx.log.info("debug: #%s: %s", number, result.detail)
             return
         state = Round(ctx, pull, issue, done + 1, sha, existing, trigger)
-        async with held(ctx.holds, f"debug:{ctx.repo}#{number}@{sha}", ctx.event.delivery_id or
-                        ctx.job_id(PHASE, f"#{number}"), HOLD_S) as hold:
+        key, owner = f"debug:{ctx.repo}#{number}@{sha}", ctx.event.delivery_id or ctx.job_id(PHASE, f"#{number}")
+        async with held(ctx.holds, key, owner, HOLD_S) as hold:
             if not hold.taken:
-                result.skip(f"another delivery is fixing {sha[:7]}")
+                result.skip(f"a round at {sha[:7]} is running or has just run; try again in a few minutes")
                 return
-            await _round(ctx, state, head, failures, _spec(ctx, issue_comments, issue), result)
-            if result.outcome != "failed" and not ctx.dry_run:
-                hold.keep()  # the round is done at this SHA, whatever it found
+            try:
+                await _round(ctx, state, head, failures, approved_spec(ctx, issue_comments, issue), result)
+            except Exception as exc:
+                await _gave_up(state, exc)
+                raise
+            if result.outcome != "failed" and not ctx.dry_run:  # done at this SHA, whatever it found
+                await asyncio.to_thread(ctx.holds.hold, key, owner, SETTLE_S)
+                hold.keep()
+
+
+async def _gave_up(state: Round, exc: Exception) -> None:
+    """A round stopped by an error (GitHub down, say) must not leave its comment saying "diagnosing"."""
+    if state.comment is None:
+        return
+    try:
+        await state.say("failed", what="The round stopped on an error before it could write a fix.", fix="",
+                        details=[f"{type(exc).__name__}: {exc}"[:DETAIL_CHARS]])
+    except Exception:  # the first error is the one to report
+        state.ctx.log.exception("debug: could not say that round %s stopped", state.round_no)
 
 
 def _message(commit: dict[str, Any]) -> str:
@@ -216,7 +203,7 @@ async def _stop(ctx: Context, pull: PullInfo, issue: int, sha: str, human: dict[
         checks = checks_view(failures)
         if failures.failing:
             try:
-                inp = await complete(ctx.session, pull, head, failures, _spec(ctx, issue_comments, issue),
+                inp = await complete(ctx.session, pull, head, failures, approved_spec(ctx, issue_comments, issue),
                                      ctx.config.limits.fetch_concurrency)
                 first_failure = inp.first_failure
                 diagnosis = await diagnose(ctx, ctx.job_id(PHASE, f"#{pull.number}"), inp, result)

@@ -258,7 +258,7 @@ def test_the_two_events_for_one_head_sha_give_one_round(
     assert [w for w in git_writes(github) if w[0] == "PATCH"] == [
         ("PATCH", f"/repos/{REPO}/git/refs/heads/model-routing/issue-{issue}")]
     details = sorted(r.detail for o in outcomes for r in o.results)
-    assert details[0].startswith("another delivery is fixing") or details[0].startswith("round 1 already ran")
+    assert details[0].startswith(("a round at", "round 1 already ran"))
     assert details[1].startswith("round 1 of 2: commit")
     assert [r.outcome for r in again.results] == ["skipped"] and "has moved on" in again.results[0].detail
 
@@ -743,3 +743,20 @@ def test_docs_show_the_workflow_run_trigger_and_the_token_that_lets_ci_run() -> 
     assert token["uses"].startswith("actions/create-github-app-token@")
     assert bot["with"]["github-token"] == "${{ steps.app-token.outputs.token }}"
     assert "starts no workflow" in section and "fine-grained personal access token" in section
+
+
+def test_a_round_stopped_by_a_github_error_does_not_leave_its_comment_saying_diagnosing(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, ci: CIFailure
+) -> None:
+    from githubkit.exception import RequestFailed
+
+    issue = seed(github)
+    number = bot_pull(github, settings, issue)
+    github.fail("GET", r"/pulls/\d+/files", 404, {"message": "Not Found"}, times=5)
+
+    with pytest.raises(RequestFailed):
+        run(make_dispatcher(settings), workflow_event(github, red_run(github, ci, issue)))
+
+    [status] = round_comments(github, number)
+    assert "is diagnosing" not in status and "The round stopped on an error" in status
+    assert "Comment `/fix` to try again." in status and llm.requests == [] and git_writes(github) == []

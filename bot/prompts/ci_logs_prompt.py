@@ -32,6 +32,7 @@ LINE_CHARS = 600  # one very long line (minified output, a dumped blob) is cut
 TAIL = 25
 BEFORE, AFTER = 2, 4  # context around a line that says something failed
 BLOCK_LINES = 80  # of one traceback or pytest failure section
+MAX_PLACES = 200  # (file, line) places taken from the logs
 
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -40,7 +41,7 @@ _SECTION = re.compile(r"^_{3,} .+ _{3,}$")  # pytest: ____ test_moving_average _
 _RULE = re.compile(r"^={3,}")  # pytest: ==== short test summary info ====
 _FAILURE_LINE = re.compile(
     r"^(?:FAILED|ERROR)\b|##\[error\]|\berror(?:\[\w+\])?:|\bERR!|^\s*E\s{2,}|\bpanic:|^--- FAIL|"
-    r"\b\w*(?:Error|Exception)\b:|\bAssertionError\b|\bexit code [1-9]|\bFAIL\b",
+    r"\b\w*(?:Error|Exception)\b:|\bAssertionError\b|\bexit code [1-9]|(?-i:^\s*FAIL\s)",
     re.IGNORECASE,
 )
 _FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)|^--- FAIL: (\S+)")
@@ -143,7 +144,7 @@ def first_failure(lines: list[str]) -> str:
     return ""
 
 
-def _repo_path(raw: str, paths: Collection[str]) -> str | None:
+def _repo_path(raw: str, paths: Collection[str], by_name: dict[str, list[str]]) -> str | None:
     """The repository file a path printed by CI means: itself, or the longest repository path
     it ends with (a runner prints absolute paths: /home/runner/work/repo/repo/src/app.py)."""
     path = raw.strip().replace("\\", "/")
@@ -153,23 +154,25 @@ def _repo_path(raw: str, paths: Collection[str]) -> str | None:
         return None
     if path in paths:
         return path
-    best = None
-    for candidate in paths:
-        if path.endswith("/" + candidate) and (best is None or len(candidate) > len(best)):
-            best = candidate
-    return best
+    same_name = by_name.get(posixpath.basename(path), [])
+    return max((c for c in same_name if path.endswith("/" + c)), key=len, default=None)
 
 
 def named_places(texts: Iterable[str], paths: Collection[str]) -> list[tuple[str, int]]:
     """(repository path, line) for each place the texts name that is a file of the repository,
-    in order of first mention, each once."""
+    in order of first mention, each once (at most ``MAX_PLACES``)."""
+    by_name: dict[str, list[str]] = {}
+    for candidate in paths:
+        by_name.setdefault(posixpath.basename(candidate), []).append(candidate)
     found: dict[tuple[str, int], None] = {}
     for text in texts:
-        for pattern in _PLACES:
-            for match in pattern.finditer(text):
-                path = _repo_path(match.group("path"), paths)
-                if path is not None:
-                    found.setdefault((path, int(match.group("line"))), None)
+        matches = sorted((m for pattern in _PLACES for m in pattern.finditer(text)), key=lambda m: m.start())
+        for match in matches:
+            path = _repo_path(match.group("path"), paths, by_name)
+            if path is not None:
+                found.setdefault((path, int(match.group("line"))), None)
+                if len(found) >= MAX_PLACES:
+                    return list(found)
     return list(found)
 
 

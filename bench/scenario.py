@@ -196,6 +196,40 @@ def review_reply(seed: int, prompt: str) -> dict[str, Any]:
     }
 
 
+def diagnosis_reply(seed: int, prompt: str) -> dict[str, Any]:
+    """A diagnosis of a red CI run of realistic size: the evidence quoted from the log excerpt
+    in the prompt, the files it names, a two-step plan and one suggestion (~600 tokens)."""
+    import re
+
+    evidence = [line.strip() for line in prompt.splitlines()
+                if re.search(r"Error|FAILED|exit code", line) and len(line) < 300][:4]
+    files = list(dict.fromkeys(re.findall(r"^### `([\w./-]+)`$", prompt, re.MULTILINE)))[:3] or ["src/app.py"]
+    return {
+        "summary": prose(seed, 120), "root_cause": prose(seed + 1, 700), "evidence": evidence, "files": files,
+        "fix_plan": [{"path": files[-1], "change": prose(seed + 2, 260)}, {"path": files[0], "change": prose(seed + 3, 160)}],
+        "fixable": True,
+        "suggestions": [{"path": files[-1], "start_line": 1, "end_line": 1, "replacement": code_line(seed, 1)}],
+    }
+
+
+def fix_edit_reply(seed: int, prompt: str) -> dict[str, Any]:
+    """The edit plan of a CI fix: a search/replace in the first file the prompt shows (the real
+    fix of tests/fakes/ci_logs.py's bug where it is still there), a few lines (~200 tokens)."""
+    import re
+
+    shown = re.findall(r'<file path="([^"]+)">\n(.*?)\n</file>', prompt, re.DOTALL)
+    for path, text in shown:
+        if "start + width + 1" in text:
+            return {"summary": prose(seed, 300), "edits": [{"path": path, "action": "edit", "blocks": [
+                {"search": "range(start, start + width + 1)", "replace": "range(start, start + width)"}]}]}
+    path, text = shown[0] if shown else ("src/fix.py", "")
+    first = text.split("\n", 1)[0]
+    if not first:
+        return {"summary": prose(seed, 300), "edits": [{"path": path, "action": "write", "content": code_line(seed, 2)}]}
+    return {"summary": prose(seed, 300), "edits": [{"path": path, "action": "edit", "blocks": [
+        {"search": first + "\n", "replace": first + "\n# " + prose(seed + 5, 70) + "\n"}]}]}
+
+
 def reply_for(body: dict[str, Any]) -> str:
     """What a capable model would answer to this request, by the structure it asks for."""
     import json
@@ -207,6 +241,10 @@ def reply_for(body: dict[str, Any]) -> str:
     seed = len(texts[-1]) if texts else 0
     if '"SpecData"' in asked or '"files_to_change"' in asked:
         data: dict[str, Any] = spec_reply(seed)
+    elif '"Diagnosis"' in asked:
+        data = diagnosis_reply(seed, texts[-1] if texts else "")
+    elif '"EditPlan"' in asked and "fixes a failing CI run" in (texts[0] if texts else ""):
+        data = fix_edit_reply(seed, texts[-1] if texts else "")
     elif '"EditPlan"' in asked or '"edits"' in asked:
         data = edit_reply(seed)
     elif '"ReviewReply"' in asked or '"verdict"' in asked:

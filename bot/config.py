@@ -88,6 +88,10 @@ class Triggers(Strict):
     security_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_SECURITY_PATHS), min_length=1)
     security_on: list[ReviewAction] = Field(default_factory=lambda: list(REVIEW_ACTIONS))
 
+    # whose check suites are CI results to act on: an App with checks permission is sent every
+    # app's suites (linters, coverage bots, its own), and only CI runs say the code is broken
+    ci_apps: list[str] = Field(default_factory=lambda: ["github-actions"])
+
     @model_validator(mode="after")
     def _no_blank_path(self) -> Triggers:
         if any(not p.strip() for p in self.security_paths):
@@ -120,6 +124,8 @@ class Limits(Strict):
     max_bytes_changed: int = Field(default=500_000, gt=0)
     deny_paths: list[str] = Field(default_factory=list)
     fetch_concurrency: int = Field(default=16, ge=1, le=64)
+    # fix rounds on the bot's own branch after red CI; then the draft pull request is the people's
+    fix_rounds: int = Field(default=2, ge=0, le=10)
 
 
 class RepoConfig(Strict):
@@ -318,7 +324,7 @@ def _tighter_limits(operator: Limits, repo: Limits) -> Limits:
     """A repository may lower the caps and add deny paths, never raise a cap or lift a path."""
     written = repo.model_fields_set
     update: dict[str, Any] = {}
-    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens"):
+    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens", "fix_rounds"):
         if key in written:
             update[key] = min(getattr(operator, key), getattr(repo, key))
     if "output_reserve_tokens" in written:

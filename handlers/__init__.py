@@ -5,7 +5,7 @@ place they meet. Importing this must stay cheap (no model library): the Action d
 from bot.dispatch.router import Router
 from bot.dispatch.slash import CommandTable, comment_router
 from handlers import commands as basic
-from handlers import implement, review, security, spec
+from handlers import debug, implement, review, security, spec
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(
@@ -14,6 +14,7 @@ commands = CommandTable(
     implement.commands,
     review.commands,
     security.commands,
+    debug.commands,
 )
 
 # every handler router; the comment router runs the commands above
@@ -23,4 +24,5 @@ router = Router(
     implement.router,
     review.router,
     security.router,
+    debug.router,
 )

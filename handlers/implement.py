@@ -32,6 +32,7 @@ from bot.dispatch.triggers import on_label
 from bot.github.comments import marker, own_comment, upsert_comment
 from bot.github.git_base import BaseMoved
 from bot.github.gitdata import (
+    ISSUE_TRAILER,
     branch_for,
     commit_message,
     point_branch,
@@ -53,7 +54,7 @@ router = Router()
 commands = CommandTable()
 
 PHASE: Final = "implement"
-TRAILER = "Model-Routing-Issue"  # marks the bot's commits: a branch whose head lacks it has human work
+TRAILER = ISSUE_TRAILER  # marks the bot's commits: a branch whose head lacks it has human work
 DETAIL_LINES = 20
 
 
@@ -256,6 +257,8 @@ async def _write(
     )
     pull, how = await upsert_draft_pull(ctx.session, branch, default, title, body, first.pull, listed=True)
     pull_number = pull.get("number")
+    # who the pull request (and so the push) is by: the workflow's own token starts no CI
+    result.note_pushed_as(str((pull.get("user") or (first.pull or {}).get("user") or {}).get("login") or ""))
     if status is not None:  # an earlier notice (no spec, failure) must not outlive the success
         done = render("comments/implement_done.md.j2", issue=number, pull=pull_number, how=how, footer=foot)
         await _status(ctx, number, status, done)

@@ -220,7 +220,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
 
     if not handler_router().handles(event.name, event.action):
         return _nothing(event, f"no handler for {event.key}", env)
-    if event.sender_is_bot:  # the dispatcher drops these too; here without building it
+    if event.bot_request:  # the dispatcher drops these too; here without building it
         return _nothing(event, f"ignored {event.key} from bot {event.sender}", env)
     try:
         require_auth(settings, event)

@@ -110,6 +110,9 @@ def result_summary(event: Event, outcome: Outcome, dry_run: bool = False) -> str
                 f"| {_cell((r.model and f'`{r.model}`') or '-')} | {_cell(r.reason or '-')} "
                 f"| {r.tokens_in:,} / {r.tokens_out:,} | ${r.cost_usd:.4f} | {link} |"
             )
+    notes = list(dict.fromkeys(n for r in outcome.results for n in r.notes))
+    if notes:
+        lines += ["", *(f"> [!NOTE]\n> {n}" for n in notes)]
     if outcome.planned_writes:
         done = "planned, not made (dry run)" if dry_run else "made"
         lines += ["", f"{len(outcome.planned_writes)} write(s) to GitHub {done}."]

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from bot.store.ledger import Ledger
 
 DETAIL_CHARS = 2_000  # of an error, in a job's detail and in the comment that reports it
+ACTIONS_BOT = "github-actions[bot]"  # who a push with a workflow's own GITHUB_TOKEN is made as
+WORKFLOW_TOKEN_NOTE = (
+    "This branch was pushed with the workflow's own `GITHUB_TOKEN`, and GitHub starts no workflow "
+    "for such a push (its rule against recursion): CI will not run on it, so the bot will not see "
+    "CI fail there either. Give the Action a GitHub App token (`actions/create-github-app-token`) "
+    "or a fine-grained token as `github-token` (see docs/action.md)."
+)
 
 
 @dataclass
@@ -40,6 +47,7 @@ class JobResult:
     cost_usd: float = 0.0
     url: str = ""
     detail: str = ""
+    notes: list[str] = field(default_factory=list)  # for the people running it (the job summary)
 
     def add_model(self, result: ModelResult[Any]) -> None:
         self.profile, self.model, self.reason = result.profile, result.model, result.reason
@@ -50,6 +58,12 @@ class JobResult:
     def link(self, written: Mapping[str, Any] | None) -> None:
         """Point the result at what the job wrote (its ``html_url``)."""
         self.url = str((written or {}).get("html_url") or "")
+
+    def note_pushed_as(self, login: str | None) -> None:
+        """The job pushed a branch as ``login`` (the pull request's author): say so when that
+        is the workflow's own token, whose pushes start no CI."""
+        if login == ACTIONS_BOT and WORKFLOW_TOKEN_NOTE not in self.notes:
+            self.notes.append(WORKFLOW_TOKEN_NOTE)
 
     def skip(self, detail: str, written: Mapping[str, Any] | None = None) -> None:
         self.outcome, self.detail = "skipped", detail
@@ -77,7 +91,7 @@ class Context:
     dry_run: bool = False
     config_error: str | None = None  # the repository's config was invalid: say so, use the operator's
     results: list[JobResult] = field(default_factory=list)
-    _models: dict[str, ModelRouter] = field(default_factory=dict)
+    _models: dict[tuple[str, str], ModelRouter] = field(default_factory=dict)
 
     @property
     def repo(self) -> str:
@@ -98,14 +112,16 @@ class Context:
         return f"{self.event.delivery_id or 'local'}:{phase}:{target}"
 
     def models(self, job: str, phase: Phase) -> ModelRouter:
-        """The model router for one job; refuses when the repository's config is invalid."""
+        """The model router for one phase of one job (a job may call two phases, as a fix round
+        does: both record under the job, so its per-job cap covers both); refuses when the
+        repository's config is invalid."""
         if self.config_error:
             raise ConfigError(self.config_error)
-        if job not in self._models:
+        if (job, phase) not in self._models:
             from bot.llm.model_router import ModelRouter
 
-            self._models[job] = ModelRouter(self.config, self.ledger, repo=self.repo, job=job, phase=phase)
-        return self._models[job]
+            self._models[job, phase] = ModelRouter(self.config, self.ledger, repo=self.repo, job=job, phase=phase)
+        return self._models[job, phase]
 
     @asynccontextmanager
     async def job(self, phase: str, target: str) -> AsyncIterator[JobResult]:

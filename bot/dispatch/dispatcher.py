@@ -83,7 +83,7 @@ class Dispatcher:
         handlers = self.router.handlers(event.name, event.action)
         if not handlers:
             return Outcome(False, f"no handler for {event.key}")
-        if event.sender_is_bot:
+        if event.bot_request:
             # Bots, this one included, never trigger work: no loops, no bot-driven spend.
             return Outcome(False, f"ignored {event.key} from bot {event.sender}")
         if not event.repo:

@@ -86,6 +86,12 @@ async def read_base(session: Session, branch: str) -> BaseSnapshot | None:
     return BaseSnapshot(branch, head, _named_tree(items, truncated), items, truncated)
 
 
+async def read_at(session: Session, sha: str) -> BaseSnapshot:
+    """The tree of one commit, to read files at it (never to build on: its tree SHA is not named)."""
+    listing = await get_json(session.gh, f"/repos/{session.repo}/git/trees/{sha}", {"recursive": "1"})
+    return BaseSnapshot(sha, sha, "", _items(listing), bool(listing.get("truncated")))
+
+
 async def confirm_base(session: Session, base: BaseSnapshot) -> BaseSnapshot:
     """``base``, its tree SHA the one its head commit names. When that is not the SHA computed
     from the listing, the tree is listed again by it and must have exactly the same entries:

@@ -15,6 +15,7 @@ front, and the writes use what was read, reading again only if GitHub says it ch
 from __future__ import annotations
 
 import asyncio
+import re
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from bot.github.session import Session
 
 BRANCH_PREFIX = "model-routing/"
+BRANCH_RE = re.compile(r"^model-routing/issue-(\d+)$")
+# Trailers on every commit the bot writes: the issue it implements, and on a fix of red CI the
+# round, so the round count lives in git (and survives restarts and other machines)
+ISSUE_TRAILER = "Model-Routing-Issue"
+FIX_ROUND_TRAILER = "Model-Routing-Fix-Round"
 INLINE_MAX_BYTES = 100_000  # per file sent as tree content: small enough for one request
 INLINE_MAX_TOTAL = 1_000_000  # all inline content of one tree request; the rest as blobs
 
@@ -38,6 +44,23 @@ class BranchGuardError(RuntimeError):
 
 def branch_for(issue: int) -> str:
     return f"{BRANCH_PREFIX}issue-{issue}"
+
+
+def issue_of_branch(branch: str | None) -> int | None:
+    """The issue number of one of the bot's branches (``model-routing/issue-N``), else None."""
+    match = BRANCH_RE.match(branch or "")
+    return int(match.group(1)) if match else None
+
+
+def trailers(message: str, name: str) -> list[str]:
+    """The values of the trailer ``name`` in a commit message (``Name: value`` lines)."""
+    found = re.findall(rf"^{re.escape(name)}:[ \t]*(\S.*?)[ \t]*$", message, re.MULTILINE | re.IGNORECASE)
+    return [str(v) for v in found]
+
+
+def written_by_bot(message: str, issue: int) -> bool:
+    """Whether a commit carries the bot's trailer for ``issue``: a commit without it is a person's."""
+    return str(issue) in trailers(message, ISSUE_TRAILER)
 
 
 async def read_files(session: Session, base: BaseSnapshot, paths: list[str], concurrency: int) -> dict[str, bytes]:
@@ -160,6 +183,16 @@ async def _point(session: Session, branch: str, sha: str, *, exists: bool) -> st
         "PATCH", f"/repos/{session.repo}/git/refs/heads/{quote(branch)}", {"sha": sha, "force": True}
     )
     return "moved"
+
+
+async def advance_branch(session: Session, branch: str, sha: str, default_branch: str) -> None:
+    """Move the bot's branch to ``sha``, a commit on top of its head, as a fast-forward only:
+    GitHub refuses (422) when the branch no longer points at that commit's parent, so work pushed
+    meanwhile is never overwritten."""
+    _guard(branch, default_branch)
+    await session.writes.request(
+        "PATCH", f"/repos/{session.repo}/git/refs/heads/{quote(branch)}", {"sha": sha, "force": False}
+    )
 
 
 async def open_pull(session: Session, branch: str) -> dict[str, Any] | None:

@@ -34,15 +34,19 @@ async def get_json_or_none(gh: GitHub[Any], path: str, params: dict[str, Any] | 
 
 
 async def paginate(
-    gh: GitHub[Any], path: str, params: dict[str, Any] | None = None, limit: int | None = None
+    gh: GitHub[Any], path: str, params: dict[str, Any] | None = None, limit: int | None = None,
+    key: str | None = None,
 ) -> list[Any]:
-    """Every item of a paginated list, following GitHub's ``Link: rel="next"`` header."""
+    """Every item of a paginated list, following GitHub's ``Link: rel="next"`` header. ``key``:
+    the pages are objects holding the items under it (``{"total_count", "check_runs"}``)."""
     items: list[Any] = []
     url: str | None = path
     query: dict[str, Any] | None = {"per_page": 100, **(params or {})}
     while url:
         resp = await gh.arequest("GET", url, params=query)
         page = resp.json()
+        if key is not None:
+            page = page.get(key) if isinstance(page, dict) else None
         items.extend(page if isinstance(page, list) else [])
         if limit is not None and len(items) >= limit:
             return items[:limit]

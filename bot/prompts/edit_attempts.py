@@ -64,24 +64,34 @@ async def plan_and_apply(
     shown: list[str],
     read: Reader,
     on_result: Callable[[ModelResult[Any]], None],
+    start: tuple[str, str] | None = None,
 ) -> None:
     """Run the steps above, recording them in ``done`` (so a footer can list the calls made
     even when one raises). ``contents`` grows with every file read; ``shown`` lists the files
-    the model has seen. ModelError from the first or the escalated call propagates."""
+    the model has seen. ModelError from the first or the escalated call propagates.
+
+    ``start`` = (profile, reason): begin on that profile (a fix round after a failed one starts
+    on the reasoning model); when that is ``ESCALATE_TO`` already, there is nothing to escalate to."""
 
     convo = list(messages)
     seen = set(shown)
-    for step in ("first", "repair", "escalate"):
+    steps = ["first", "repair"] + ([] if start and start[0] == ESCALATE_TO else ["escalate"])
+    if start:
+        done.switch = f"Edits written by `{start[0]}` from the start: {start[1]}."
+    for step in steps:
         options: dict[str, Any] = {}
-        if step == "repair":
+        if step == "first" and start:
+            options = {"profile": start[0], "reason": start[1]}
+        elif step == "repair":
             options = {"profile": done.results[0].profile if done.results else None,
                        "reason": f"repair request: edits did not apply: {_brief(done.errors[-1])}"}
         elif step == "escalate":
             options = {"profile": ESCALATE_TO,
                        "reason": f"escalated: edits failed to apply twice: {_brief(done.errors[-1])}"}
             before = done.results[0].profile if done.results else "the first profile"
-            done.switch = (f"Switched to `{ESCALATE_TO}` mid-task: the edits of `{before}` did not apply, "
-                           "even after one repair request.")
+            done.switch = " ".join(filter(None, [done.switch, (
+                f"Switched to `{ESCALATE_TO}` mid-task: the edits of `{before}` did not apply, "
+                "even after one repair request.")]))
         try:
             result = await router.complete(router.phase, convo, labels=labels, response_model=EditPlan, **options)
         except InvalidOutput as exc:

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from bot.answers.spec_doc import EmbeddedSpec, SpecData, embed
 from bot.cli.runner import dispatch_once
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
@@ -33,6 +32,7 @@ from tests.fakes.github_events import check_suite_completed, workflow_run_comple
 from tests.fakes.github_routes_pulls import open_pull
 from tests.fakes.github_state_ci import WorkflowRun
 from tests.fakes.llm import FakeLLM
+from tests.specs import spec_body
 
 REPO = "acme/textstats"
 BOT = "github-actions[bot]"  # the Action token's login in the fake
@@ -68,9 +68,7 @@ def spec_data() -> dict[str, Any]:
 
 
 def bot_spec(github: FakeGitHub, settings: Settings, number: int) -> None:
-    doc = EmbeddedSpec(issue=number, revision=1, spec=SpecData.model_validate(spec_data()), markdown="SPEC-VISIBLE")
-    github.add_comment(REPO, number, f"{marker('spec', issue=number)}\n## Spec\n\n{embed(doc, settings.webhook_secret)}\n",
-                       user=BOT)
+    github.add_comment(REPO, number, spec_body(number, settings.webhook_secret, spec_data()), user=BOT)
 
 
 def bot_pull(github: FakeGitHub, settings: Settings, issue: int) -> int:

@@ -17,16 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.answers.spec_comment import render_sections, spec_comment
 from bot.answers.spec_doc import EmbeddedSpec, SpecData, embed
 from bot.cli import replay
 from bot.cli.runner import dispatch_once
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
 from bot.github.comments import marker
-from bot.llm.footer import footer
-from bot.safety import neutralise
 from bot.settings import Settings
+from tests import specs
 from tests.conftest import TEST_MODELS
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
@@ -79,10 +77,7 @@ def spec_data() -> dict[str, Any]:
 
 def spec_body(number: int, key: str | None, data: dict[str, Any] | None = None) -> str:
     """A spec comment's body as handlers/spec.py renders it and bot.github.writes posts it."""
-    spec = SpecData.model_validate(data or spec_data())
-    doc = EmbeddedSpec(issue=number, revision=1, spec=spec, markdown=render_sections(spec, []), requested_by="alice",
-                       trigger="`/spec`", approve_label="spec-approved", footer=footer([]))
-    return neutralise(spec_comment(doc, marker("spec", issue=number), key), [])
+    return specs.spec_body(number, key, data or spec_data())
 
 
 def bot_spec(github: FakeGitHub, settings: Settings, number: int, *, user: str = BOT) -> Any:

@@ -159,12 +159,17 @@ async def point_branch(
         now = await branch_head(session, branch)
         return None if now is None else {"object": {"sha": now}}
 
+    how = ["created"]
+
     async def move(ref: dict[str, Any]) -> dict[str, Any]:
-        return ref if ref["object"]["sha"] == sha else await _move(session, branch, sha)
+        if ref["object"]["sha"] == sha:
+            return ref  # this very write, applied before its answer was lost
+        how[0] = "moved"
+        return await _move(session, branch, sha)
 
     await session.writes.create(f"/repos/{session.repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha},
                                 find=found, update=move, exists=True)
-    return "created"
+    return how[0]
 
 
 async def _move(session: Session, branch: str, sha: str) -> dict[str, Any]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from githubkit.exception import GitHubException
-from githubkit.typing import RetryOption
 
 from bot.config import Config
 from bot.dispatch.dispatcher import Dispatcher
@@ -33,28 +31,11 @@ from tests.conftest import FAST_RETRY
 from tests.fakes.chaos import ChaosProxy, drop_after, drop_before, error_after, error_before, rate_limited, secondary_limit
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
+from tests.test_github_client import recording  # a policy that keeps the waits it decides
 
 REPO = "octo/widgets"
 BRANCH = "model-routing/issue-1"
 COMMENTS = r"/issues/1/comments$"
-
-
-@dataclass(frozen=True)
-class Recording(RetryPolicy):
-    """A policy that keeps every wait it decides (and still waits, capped as configured)."""
-
-    waits: list[float] = field(default_factory=list)
-
-    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
-        option = super().__call__(exc, retry_count)
-        if option.do_retry and option.retry_after is not None:
-            self.waits.append(option.retry_after.total_seconds())
-        return option
-
-
-def recording(**changes: Any) -> Recording:
-    base = replace(FAST_RETRY, **changes)
-    return Recording(**{f: getattr(base, f) for f in base.__dataclass_fields__})
 
 
 @pytest.fixture

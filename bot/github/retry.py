@@ -24,6 +24,7 @@ Every wait is capped by ``max_wait``.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from githubkit.exception import GitHubException
     from githubkit.typing import RetryOption
 
+log = logging.getLogger("model_routing.github")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # POSTs whose repetition changes nothing (searched in the URL path, so a GHES /api/v3 prefix fits)
 SAFE_POSTS = re.compile(
@@ -122,7 +124,14 @@ class RetryPolicy:
         from githubkit.typing import RetryOption
 
         wait = self.decide(exc, retry_count)
-        return RetryOption(False) if wait is None else RetryOption(True, timedelta(seconds=wait))
+        if wait is None:
+            return RetryOption(False)
+        failed = failure_of(exc)
+        if failed is not None:  # one line per retry: what failed and how, for operators and bench/chaos
+            how = f"HTTP {failed.status}" if failed.status is not None else type(getattr(exc, "exc", exc)).__name__
+            log.info("github retry %d: %s %s failed (%s); again in %.1fs", retry_count + 1, failed.method,
+                     failed.path, how, wait)
+        return RetryOption(True, timedelta(seconds=wait))
 
     def decide(self, exc: BaseException, retry_count: int) -> float | None:
         """Seconds to wait before sending the request again, or None: do not."""

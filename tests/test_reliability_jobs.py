@@ -8,6 +8,7 @@ import dataclasses
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import httpx
 from bot.config import Config
 from bot.edge.app import create_app
 from bot.settings import Settings
+from bot.store.deliveries import DeliveryStore, NewDelivery
 from bot.work.jobs import JobOptions
 from bot.work.queue import QueueOptions
 from tests.conftest import FAST_RETRY
@@ -35,6 +37,7 @@ from tests.serving import (
     webhook_headers,
     worker_env,
 )
+from tests.test_redis import _redis, redis_url, store  # noqa: F401 - the store on both backends
 
 ATTEMPTS = 3
 GIVES_UP = QueueOptions(JobOptions(lease_s=5.0, backoff_s=0.05, max_attempts=ATTEMPTS), reap_s=0.2, grace_s=60.0)
@@ -56,13 +59,13 @@ def test_a_delivery_that_exhausts_its_attempts_leaves_one_failure_comment_and_co
     settings = dataclasses.replace(app_settings, api_url=chaos.url)
     app = create_app(settings, make_config(), workers=1, options=GIVES_UP, retry=FAST_RETRY)
     with Served(app) as served:
-        store = sqlite_store(settings)
+        records = sqlite_store(settings)
         assert deliver(served.url, body, "gives-up-1").json()["status"] == "queued"
-        failed = wait_status(store, "gives-up-1", ("failed",), timeout=30)
+        failed = wait_status(records, "gives-up-1", ("failed",), timeout=30)
         metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
         # GitHub redelivers it and it fails again: the same comment is edited, not another added
         assert deliver(served.url, body, "gives-up-1").json()["status"] == "queued"
-        again = wait_status(store, "gives-up-1", ("failed",), timeout=30)
+        again = wait_status(records, "gives-up-1", ("failed",), timeout=30)
         metrics_again = httpx.get(f"{served.url}/metrics", timeout=10).text
     assert failed.attempts == again.attempts == ATTEMPTS and "503" in str(failed.error)
     [said] = bot_comments(github, number)
@@ -123,11 +126,11 @@ def test_a_server_killed_mid_job_finishes_it_after_restart_with_no_duplicate(
         if first.poll() is None:
             first.kill()
             first.wait()
-    store = sqlite_store(settings)
-    assert store.get("killed-1").status == "running"  # type: ignore[union-attr]
+    records = sqlite_store(settings)
+    assert records.get("killed-1").status == "running"  # type: ignore[union-attr]
     second = start_serve(env, port, log)
     try:
-        done = wait_status(store, "killed-1", timeout=30)
+        done = wait_status(records, "killed-1", timeout=30)
     finally:
         second.terminate()
         second.wait(timeout=30)
@@ -135,3 +138,23 @@ def test_a_server_killed_mid_job_finishes_it_after_restart_with_no_duplicate(
     [reply_comment] = bot_comments(github, number)  # found by its marker after the restart
     assert reply_comment.body.startswith("<!-- model-routing:help comment=9001 -->")
     assert comment_posts(github, number) == 1
+
+
+def test_runs_cut_short_are_counted_apart_from_attempts_on_both_backends(store: DeliveryStore) -> None:  # noqa: F811
+    store.record_many([NewDelivery("cut-1", "issues", "opened", REPO, b"{}")])
+    assert store.claim("cut-1", "dead", 0.0) is not None  # the first run; its worker dies
+    time.sleep(0.01)
+    taken = store.claim("cut-1", "second", 60)  # the lease ran out: taken over
+    assert taken is not None and (taken.attempts, taken.kills) == (1, 1)
+    assert store.release("cut-1", "second", "worker stopped", 0.0, interrupted=True)  # shutdown
+    stopped = store.get("cut-1")
+    assert stopped is not None and (stopped.status, stopped.attempts, stopped.kills) == ("pending", 0, 2)
+    third = store.claim("cut-1", "third", 60)
+    assert third is not None and (third.attempts, third.kills) == (1, 2)
+    assert store.release("cut-1", "third", "HTTP 502", 0.0)  # an error: the next run is an attempt
+    fourth = store.claim("cut-1", "fourth", 60)
+    assert fourth is not None and (fourth.attempts, fourth.kills) == (2, 2)
+    assert store.finish("cut-1", "fourth", "failed", "boom")
+    store.record_many([NewDelivery("cut-1", "issues", "opened", REPO, b"{}")])  # redelivered: afresh
+    fresh = store.get("cut-1")
+    assert fresh is not None and (fresh.status, fresh.attempts, fresh.kills) == ("pending", 0, 0)

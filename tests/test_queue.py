@@ -97,7 +97,8 @@ def test_a_failed_delivery_runs_again_when_github_redelivers_it(
 def test_a_transient_github_failure_is_retried_with_backoff(
         app_settings: Settings, make_config: Callable[..., Config], github: FakeGitHub) -> None:
     number, body = help_comment(github)
-    # more 502s than githubkit's own retries: the job fails transiently and is released
+    # more 502s (none applied) than the comment is sent again after checking: the job fails
+    # transiently and is released
     github.fail("POST", r"/issues/\d+/comments$", 502, {"message": "Server Error"},
                 times=FAST_RETRY.max_server_retries + 1)
     with serve(app_settings, make_config()) as served:

@@ -259,22 +259,38 @@ def test_rate_limit_retries_give_up_after_the_configured_count(
     assert not github.comments(REPO, 1)
 
 
-def test_server_errors_are_retried_then_succeed(github: FakeGitHub, repo: str,
-                                                settings: Settings) -> None:
-    github.fail("POST", COMMENTS, 502, times=2)
+def read_repo(settings: Settings, policy: RetryPolicy) -> Any:
+    gh = GitHubClients(settings, policy).token()
+    return run(gh.rest.repos.async_get(OWNER, NAME))
+
+
+def test_server_errors_on_a_read_are_retried_then_succeed(github: FakeGitHub, repo: str,
+                                                          settings: Settings) -> None:
+    github.fail("GET", rf"^/repos/{REPO}$", 502, times=2)
     policy = recording()
-    assert comment(settings, policy).status_code == 201
-    assert [r.status for r in github.requests] == [502, 502, 201]
+    assert read_repo(settings, policy).status_code == 200
+    assert [r.status for r in github.requests] == [502, 502, 200]
     assert policy.waits == [FAST_RETRY.server_backoff, FAST_RETRY.server_backoff * 4]
 
 
 def test_persistent_server_errors_fail_after_the_retries(github: FakeGitHub, repo: str,
                                                          settings: Settings) -> None:
-    github.fail("POST", COMMENTS, 503, times=10)
+    github.fail("GET", rf"^/repos/{REPO}$", 503, times=10)
     with pytest.raises(RequestFailed) as caught:
-        comment(settings, recording())
+        read_repo(settings, recording())
     assert caught.value.response.status_code == 503
     assert len(github.requests) == 1 + FAST_RETRY.max_server_retries
+
+
+def test_a_server_error_on_a_comment_post_is_never_retried_blind(
+        github: FakeGitHub, repo: str, settings: Settings) -> None:
+    # GitHub may have made the comment before failing: the writes layer checks (test_reliability)
+    github.fail("POST", COMMENTS, 502, times=2)
+    policy = recording()
+    with pytest.raises(RequestFailed) as caught:
+        comment(settings, policy)
+    assert caught.value.response.status_code == 502
+    assert len(github.requests) == 1 and policy.waits == []
 
 
 @pytest.mark.parametrize(("status", "body"), [

@@ -83,18 +83,22 @@ def test_a_failed_delivery_runs_again_when_github_redelivers_it(
         assert deliver(served.url, body, "redo-1")[0].json()["status"] == "queued"
         failed = wait_status(store, "redo-1")
         assert failed.status == "failed" and "422" in str(failed.error)
-        assert bot_comments(github, number) == []
+        # the help reply was refused; the bot said so instead, once
+        [said] = bot_comments(github, number)
+        assert said.body.startswith("<!-- model-routing:delivery-failed delivery=redo-1 -->")
 
         assert deliver(served.url, body, "redo-1")[0].json()["status"] == "queued"
         done = wait_status(store, "redo-1")
     assert done.status == "done" and done.error is None
-    assert len(bot_comments(github, number)) == 1
+    assert [c.body.split(" ", 1)[0] for c in bot_comments(github, number)] == ["<!--"] * 2
+    assert "model-routing:help" in bot_comments(github, number)[1].body
 
 
 def test_a_transient_github_failure_is_retried_with_backoff(
         app_settings: Settings, make_config: Callable[..., Config], github: FakeGitHub) -> None:
     number, body = help_comment(github)
-    # more 502s than githubkit's own retries: the job fails transiently and is released
+    # more 502s (none applied) than the comment is sent again after checking: the job fails
+    # transiently and is released
     github.fail("POST", r"/issues/\d+/comments$", 502, {"message": "Server Error"},
                 times=FAST_RETRY.max_server_retries + 1)
     with serve(app_settings, make_config()) as served:
@@ -130,7 +134,8 @@ def test_a_worker_killed_mid_job_is_recovered_after_restart_without_a_duplicate_
             done = wait_status(store, "kill-1", timeout=30)
         finally:
             stop_worker(second)
-    assert done.status == "done" and done.attempts == 2, log.read_text()[-3000:]
+    # the kill is counted apart from errors: the retry budget is untouched
+    assert (done.status, done.attempts, done.kills) == ("done", 1, 1), log.read_text()[-3000:]
     comments = bot_comments(github, number)
     assert len(comments) == 1 and comment_posts(github, number) == 1
     # the rerun found its marker on the comment already written and wrote nothing at all
@@ -156,7 +161,7 @@ def test_shutdown_releases_a_running_job_and_a_job_whose_workers_keep_dying_is_g
         tmp_path: Path) -> None:
     number, body = help_comment(github)
     store = SqliteDeliveryStore(tmp_path / "deliveries.sqlite3")
-    options = JobOptions(lease_s=2.0, drain_s=0.0, max_attempts=3)
+    options = JobOptions(lease_s=2.0, drain_s=0.0, max_kills=2)
     retries: list[tuple[str, float]] = []
     runner = JobRunner(store, make_dispatcher(app_settings), lambda i, d: retries.append((i, d)), options)
     runner.start()
@@ -171,17 +176,23 @@ def test_shutdown_releases_a_running_job_and_a_job_whose_workers_keep_dying_is_g
         worker.join(timeout=10)
         released = store.get("stop-1")
         assert results == ["released"] and released is not None
-        assert (released.status, released.error) == ("pending", "worker stopped")
+        # a shutdown is no error: counted as a run cut short, the attempt given back
+        assert (released.status, released.error, released.attempts, released.kills) == (
+            "pending", "worker stopped", 0, 1)
 
+        github.set_latency(0)
         store.record_many([NewDelivery("dies-1", "issue_comment", "created", REPO, body)])
-        for attempt in range(options.max_attempts):  # each worker died holding a short lease
+        for attempt in range(options.max_kills + 1):  # each worker died holding a short lease
             assert store.claim("dies-1", f"dead-{attempt}", 0.0) is not None
             time.sleep(0.01)
         assert runner.run("dies-1") == "failed"
         given_up = store.get("dies-1")
         assert given_up is not None and given_up.status == "failed"
-        assert given_up.error == f"gave up after {options.max_attempts} attempts"
+        assert (given_up.attempts, given_up.kills) == (1, options.max_kills + 1)
     finally:
         runner.close()
         store.close()
-    assert retries == [] and bot_comments(github, number) == []
+    assert retries == [] and runner.failure_comments == {"posted": 1}
+    [said] = bot_comments(github, number)  # the bot says it gave up, once
+    assert said.body.startswith("<!-- model-routing:delivery-failed delivery=dies-1 -->")
+    assert "cut short 3 times" in said.body and "comment `/help` again" in said.body

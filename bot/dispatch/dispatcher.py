@@ -96,8 +96,7 @@ class Dispatcher:
                                                               self.identity.login(gh))
             if error:
                 logger.warning("invalid repository config: %s", error)
-            session = Session(gh, event.repo, Writes(gh, dry_run=dry_run, emit=emit, secrets=secret_values(config)), logger,
-                              fetch_limit=config.limits.fetch_concurrency, bot_login=bot_login)
+            session = self.session(gh, event.repo, config, logger, bot_login, dry_run=dry_run, emit=emit)
             ctx = Context(
                 event=event,
                 session=session,
@@ -113,6 +112,23 @@ class Dispatcher:
                 logger.info("%s -> %s", event.key, handler.__qualname__)
                 await handler(ctx)
         return Outcome(True, "", ctx.results, ctx.session.writes.planned)
+
+    def session(
+        self,
+        gh: Any,
+        repo: str,
+        config: Config,
+        logger: logging.LoggerAdapter[logging.Logger],
+        bot_login: str | None,
+        *,
+        dry_run: bool = False,
+        emit: Callable[[str], None] | None = None,
+    ) -> Session:
+        """One delivery's GitHub session: every job's, and the job runner's failure comment.
+        ``bot_login``: the bot's own login (``self.identity``), the only author its own
+        comments may have."""
+        writes = Writes(gh, dry_run=dry_run, emit=emit, secrets=secret_values(config), retry=self.clients.retry)
+        return Session(gh, repo, writes, logger, fetch_limit=config.limits.fetch_concurrency, bot_login=bot_login)
 
     async def _repo_config(self, gh: Any, repo: str) -> tuple[Config, str | None]:
         """The operator's config with the repository's (default branch) laid over it."""

@@ -69,6 +69,10 @@ def collect(services: Services, ingest: Ingest, answers: Mapping[tuple[str, str]
     ran = services.runner.ran if services.runner is not None else {}
     out.family("model_routing_worker_runs", "counter", "Deliveries this process's workers ran, by result.",
                (({"result": r}, n) for r, n in sorted(ran.items())), "_total")
+    said = services.runner.failure_comments if services.runner is not None else {}
+    out.family("model_routing_failure_comments", "counter",
+               "Deliveries given up by this process's workers, by whether the failure comment was posted.",
+               (({"result": r}, n) for r, n in sorted(said.items())), "_total")
 
     totals = services.dispatcher.ledger.totals()
     jobs = totals["jobs"]  # phase, outcome, count, sum(latency)

@@ -1,4 +1,5 @@
-"""GitHub clients: App installation auth or a plain token, one base URL, retries that GitHub asks for.
+"""GitHub clients: App installation auth or a plain token, one base URL, retries by what is safe
+(``bot.github.retry``).
 
 githubkit caches installation tokens in its cache strategy until they expire; one
 ``GitHubClients`` per process (server lifespan, one Action run) owns that cache, so tokens are
@@ -10,65 +11,20 @@ costs about 0.4 s, and an Action run on an event nobody handles must not pay for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.github.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store.credentials import Credentials
+
+__all__ = ["USER_AGENT", "AuthError", "GitHubClients", "RetryPolicy"]
 
 if TYPE_CHECKING:
     import ssl
 
     from githubkit import GitHub
-    from githubkit.exception import GitHubException, RequestFailed
-    from githubkit.typing import RetryOption
 
 USER_AGENT = "model-routing-bot"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to retry a GitHub request, and how long to wait.
-
-    githubkit only recognises a secondary rate limit by its headers; GitHub also answers a bare
-    403 or 429 whose body alone says "secondary rate limit", and asks clients to wait at least a
-    minute.
-    """
-
-    max_rate_limit_retries: int = 3
-    max_server_retries: int = 3
-    secondary_wait: float = 60.0
-    max_wait: float = 900.0  # never sleep longer than this on one retry
-    server_backoff: float = 1.0
-
-    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
-        from githubkit.exception import RateLimitExceeded, RequestFailed
-        from githubkit.typing import RetryOption
-
-        if isinstance(exc, RateLimitExceeded):
-            if retry_count < self.max_rate_limit_retries:
-                wait = exc.retry_after.total_seconds() or self.secondary_wait
-                return RetryOption(True, timedelta(seconds=min(wait, self.max_wait)))
-            return RetryOption(False)
-        if not isinstance(exc, RequestFailed):
-            return RetryOption(False)
-        status = exc.response.status_code
-        # GitHub documents 403 or 429 for a secondary limit; githubkit misses both when bare
-        if status in (403, 429) and retry_count < self.max_rate_limit_retries \
-                and _says_secondary(exc):
-            return RetryOption(True, timedelta(seconds=min(self.secondary_wait, self.max_wait)))
-        if status >= 500 and retry_count < self.max_server_retries:
-            return RetryOption(True, timedelta(seconds=self.server_backoff * (retry_count + 1) ** 2))
-        return RetryOption(False)
-
-
-def _says_secondary(exc: RequestFailed) -> bool:
-    try:
-        body = exc.response.json()
-    except Exception:  # noqa: BLE001 - a non-JSON 403 is not a rate limit
-        return False
-    return isinstance(body, dict) and "secondary rate limit" in str(body.get("message", "")).lower()
 
 
 class AuthError(RuntimeError):

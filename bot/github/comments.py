@@ -41,8 +41,14 @@ async def upsert_comment(
     if not body.startswith(mark):
         body = f"{mark}\n{body}"
     found = existing if existing is not None else await find_comment(session, number, mark)
-    if found:
+
+    async def edit(found: dict[str, Any]) -> dict[str, Any]:
         if found.get("body") == session.writes.as_posted(body):
             return found
         return await session.writes.request("PATCH", f"/repos/{session.repo}/issues/comments/{found['id']}", {"body": body})
-    return await session.writes.request("POST", f"/repos/{session.repo}/issues/{number}/comments", {"body": body})
+
+    if found:
+        return await edit(found)
+    # a lost answer: the comment is looked for by its marker before it is posted again
+    return await session.writes.create(f"/repos/{session.repo}/issues/{number}/comments", {"body": body},
+                                       find=lambda: find_comment(session, number, mark), update=edit)

@@ -163,26 +163,42 @@ async def point_branch(
 ) -> str:
     """Create the bot's branch at ``sha``, or force-move it there. Returns "created" or "moved".
     ``known``: ``head`` is the branch's head as read earlier in the job (None: no branch), so no
-    read is needed; if GitHub says that changed meanwhile, the branch is read and written again."""
+    read is needed; if GitHub says that changed meanwhile, the branch is read and written again.
+    A creation whose answer is lost, or that GitHub refuses because the ref exists, finds the ref
+    and moves it to ``sha`` instead (``Writes.create``): a branch is never left half-made."""
     _guard(branch, default_branch)
     if not known:
         head = await branch_head(session, branch)
-    try:
-        return await _point(session, branch, sha, exists=head is not None)
-    except Exception as exc:
-        if not known or http_status(exc) != 422:
-            raise
-    return await _point(session, branch, sha, exists=await branch_head(session, branch) is not None)
+    if head is not None:
+        try:
+            await _move(session, branch, sha)
+            return "moved"
+        except Exception as exc:
+            # a 422 on a branch read earlier in the job: it was deleted since, so create it
+            if not known or http_status(exc) != 422:
+                raise
+
+    async def found() -> dict[str, Any] | None:  # made meanwhile, or before a lost answer
+        now = await branch_head(session, branch)
+        return None if now is None else {"object": {"sha": now}}
+
+    how = ["created"]
+
+    async def move(ref: dict[str, Any]) -> dict[str, Any]:
+        if ref["object"]["sha"] == sha:
+            return ref  # this very write, applied before its answer was lost
+        how[0] = "moved"
+        return await _move(session, branch, sha)
+
+    await session.writes.create(f"/repos/{session.repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha},
+                                find=found, update=move, exists=True)
+    return how[0]
 
 
-async def _point(session: Session, branch: str, sha: str, *, exists: bool) -> str:
-    if not exists:
-        await session.writes.request("POST", f"/repos/{session.repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": sha})
-        return "created"
-    await session.writes.request(
+async def _move(session: Session, branch: str, sha: str) -> dict[str, Any]:
+    return await session.writes.request(
         "PATCH", f"/repos/{session.repo}/git/refs/heads/{quote(branch)}", {"sha": sha, "force": True}
     )
-    return "moved"
 
 
 async def advance_branch(session: Session, branch: str, sha: str, default_branch: str) -> None:
@@ -219,18 +235,20 @@ async def upsert_draft_pull(
         pull = await _edit_pull(session, existing, title, body)
         if pull.get("dry_run") or pull.get("state", "open") == "open":
             return (existing if pull.get("dry_run") else pull), "updated"
-    try:
-        pull = await session.writes.request(
-            "POST",
-            f"/repos/{session.repo}/pulls",
-            {"title": title, "head": branch, "base": base_branch, "body": body, "draft": True},
-        )
-    except Exception as exc:
-        again = await open_pull(session, branch) if listed and http_status(exc) == 422 else None
-        if again is None:
-            raise
-        return await _edit_pull(session, again, title, body), "updated"
-    return pull, "opened"
+    opened: list[bool] = [True]
+
+    async def edit(found: dict[str, Any]) -> dict[str, Any]:  # opened meanwhile, or before a lost answer
+        if found.get("title") == session.writes.as_posted(title) and found.get("body") == session.writes.as_posted(body):
+            return found  # this very write, applied before its answer was lost
+        opened[0] = False
+        return await _edit_pull(session, found, title, body)
+
+    pull = await session.writes.create(
+        f"/repos/{session.repo}/pulls",
+        {"title": title, "head": branch, "base": base_branch, "body": body, "draft": True},
+        find=lambda: open_pull(session, branch), update=edit, exists=True,
+    )
+    return pull, "opened" if opened[0] else "updated"
 
 
 async def _edit_pull(session: Session, pull: dict[str, Any], title: str, body: str) -> dict[str, Any]:

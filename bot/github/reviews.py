@@ -104,8 +104,12 @@ async def post_review(session: Session, number: int, sha: str, body: str, commen
     an inline comment (the diff changed under it), post once more with none inline."""
     path = f"/repos/{session.repo}/pulls/{number}/reviews"
     payload = {"commit_id": sha, "event": "COMMENT", "body": body, "comments": comments}
+
+    async def written() -> dict[str, Any] | None:  # a lost answer: is this SHA's review there?
+        return review_for(session, await bot_reviews(session, number), number, sha)
+
     try:
-        return await session.writes.request("POST", path, payload)
+        return await session.writes.create(path, payload, find=written)
     except Exception as exc:
         if http_status(exc) != 422 or not comments:
             raise
@@ -113,4 +117,4 @@ async def post_review(session: Session, number: int, sha: str, body: str, commen
         listed = "\n".join(f"- `{c['path']}` line {c['line']}: {c['body']}" for c in comments)
         extra = f"\n\n**Comments GitHub would not place inline:**\n{listed}"
         fallback = body + extra if len(body) + len(extra) <= BODY_LIMIT else body
-        return await session.writes.request("POST", path, {**payload, "body": fallback, "comments": []})
+        return await session.writes.create(path, {**payload, "body": fallback, "comments": []}, find=written)

@@ -9,21 +9,34 @@ Contents of files (blobs and trees) are code and are written exactly as given.
 In dry-run mode a write is printed as one JSON line ``{"method", "path", "body"}`` and answered
 with a stand-in object carrying made-up identifiers, so a handler can go on (a tree needs the
 blob's sha, a commit the tree's) and show every write it would make.
+
+A write that is not safe to send twice (a comment, a review, a ref, a pull request: githubkit's
+retries leave those alone, see ``bot.github.retry``) goes through ``create`` with a probe: when
+its answer is lost (a 5xx, a connection dropped after sending), the probe looks for what it
+would have made before anything is sent again, so nothing is written twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.github.rest import http_status
+from bot.github.retry import RetryPolicy, ambiguous
 from bot.safety import neutralise
 
 if TYPE_CHECKING:
     from githubkit import GitHub
+
+log = logging.getLogger("model_routing.writes")
+Find = Callable[[], Awaitable[dict[str, Any] | None]]  # what the write would have made, or None
+Update = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # make the found object what was asked
 
 
 def _stand_in(method: str, path: str, body: Any, serial: int) -> dict[str, Any]:
@@ -67,10 +80,13 @@ class Writes:
         dry_run: bool = False,
         emit: Callable[[str], None] | None = None,
         secrets: Sequence[str] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.gh = gh
         self.dry_run = dry_run
         self.secrets = list(secrets)
+        configured = getattr(getattr(gh, "config", None), "auto_retry", None)
+        self.retry = retry or (configured if isinstance(configured, RetryPolicy) else RetryPolicy())
         self.planned: list[dict[str, Any]] = []
         self._emit = emit or (lambda line: print(line, file=sys.stdout, flush=True))
 
@@ -92,3 +108,40 @@ class Writes:
             return {}
         data = resp.json()
         return data if isinstance(data, dict) else {"items": data}
+
+    async def create(
+        self, path: str, body: Any, *, find: Find, update: Update | None = None, exists: bool = False
+    ) -> dict[str, Any]:
+        """POST an object that must not be made twice, and return it.
+
+        When the answer is lost (a 5xx, or the connection dropped after the request went out)
+        ``find`` looks for the object first: found, it is the answer (through ``update``, which
+        makes it what this write asks, when given); not found, the POST is sent again, up to the
+        retry policy's count. ``exists``: GitHub answers 422 when the object is already there (a
+        ref of that name, an open pull request from that head), resolved the same way (and one
+        deleted again before it was found is written again)."""
+        rewrites = 0
+        while True:
+            try:
+                return await self.request("POST", path, body)
+            except Exception as exc:
+                conflict = exists and http_status(exc) == 422
+                if not (conflict or ambiguous(exc)):
+                    raise
+                found = await find()
+                if found is not None:
+                    log.warning("POST %s: %s; it is there already, not written again",
+                                path, "already exists" if conflict else f"answer lost ({_why(exc)})")
+                    return await update(found) if update is not None else found
+                if rewrites >= self.retry.max_server_retries:
+                    raise
+                wait = self.retry.backoff(rewrites)  # "already exists" yet gone: deleted meanwhile
+                log.warning("POST %s: %s and nothing is there; writing again in %.1fs", path,
+                            "already exists" if conflict else f"answer lost ({_why(exc)})", wait)
+                rewrites += 1
+                await asyncio.sleep(wait)
+
+
+def _why(exc: BaseException) -> str:
+    status = http_status(exc)
+    return f"HTTP {status}" if status is not None else type(getattr(exc, "exc", exc)).__name__

@@ -14,6 +14,10 @@ Life of a delivery::
        |                  \\--lease expired (worker died) --claim again--> running
     failed/skipped --redelivered--> pending         skipped: no handler, never enqueued
 
+A claim of a pending record counts an attempt; a claim that takes over an expired lease (the
+worker died) counts a kill instead, as does a release at shutdown: the job runner gives each its
+own budget, so workers killed mid-job do not use up the retries meant for errors.
+
 ``recheck_at`` is when the reaper looks at a record again: for a pending one, ``grace`` after it
 was enqueued (its queue entry may be lost); for a running one, when its lease runs out (its
 worker may be dead). A claim is a compare-and-set, so a re-enqueued duplicate is a no-op.
@@ -51,12 +55,13 @@ class Delivery:
     repo: str | None
     payload: bytes
     status: str
-    attempts: int
+    attempts: int  # runs started from pending: the first, then one per retry after an error
     received_at: float
     claim: str | None = None
     lease_until: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    kills: int = 0  # runs cut short: taken over after the lease expired, or released at shutdown
 
 
 def new_claim_token() -> str:
@@ -91,8 +96,10 @@ class DeliveryStore(ABC):
         """running -> done/failed, only for the holder of the claim."""
 
     @abstractmethod
-    def release(self, delivery_id: str, token: str, error: str, recheck_in: float) -> bool:
-        """running -> pending (a retry is scheduled, or the worker is shutting down)."""
+    def release(self, delivery_id: str, token: str, error: str, recheck_in: float,
+                *, interrupted: bool = False) -> bool:
+        """running -> pending (a retry is scheduled, or the worker is shutting down:
+        ``interrupted``, counted as a kill rather than an attempt)."""
 
     @abstractmethod
     def stale(self, limit: int = 500) -> list[str]:

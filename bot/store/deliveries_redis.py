@@ -4,7 +4,7 @@ script, so it is atomic on the server and a claim is a true compare-and-set betw
 
 Layout (``prefix`` defaults to ``model-routing:``):
 
-- ``d:<id>``   hash: event, action, repo, payload, status, attempts, received_at, claim,
+- ``d:<id>``   hash: event, action, repo, payload, status, attempts, kills, received_at, claim,
   lease_until, finished_at, error (absent field = None)
 - ``recheck``  sorted set: id -> recheck_at, for pending and running records only
 - ``finished`` sorted set: id -> finished_at, for pruning
@@ -72,7 +72,7 @@ local s = redis.call('HMGET', KEYS[1], 'status', 'lease_until', 'event')
 if not (s[1] == 'pending' or (s[1] == 'running' and tonumber(s[2]) < t)) then return 0 end
 local until_ = t + tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'status', 'running', 'claim', ARGV[3], 'lease_until', until_)
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HINCRBY', KEYS[1], s[1] == 'pending' and 'attempts' or 'kills', 1)
 redis.call('ZADD', p .. 'recheck', until_, id)
 if s[1] == 'pending' then count(p, s[3], 'pending', -1); count(p, s[3], 'running', 1) end
 return 1
@@ -88,7 +88,8 @@ redis.call('ZADD', ARGV[1] .. 'recheck', until_, ARGV[2])
 return 1
 """
 
-# KEYS: record; ARGV: prefix, id, token, new status, error ('' = none), recheck_in (release only)
+# KEYS: record; ARGV: prefix, id, token, new status, error ('' = none), recheck_in and
+# interrupted ('1': a shutdown, counted as a kill, not an attempt) for a release
 FINISH = _LIB + """
 local p, id, status, t = ARGV[1], ARGV[2], ARGV[4], now()
 local s = redis.call('HMGET', KEYS[1], 'status', 'claim', 'event')
@@ -98,6 +99,10 @@ redis.call('HSET', KEYS[1], 'status', status)
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 if status == 'pending' then
   redis.call('ZADD', p .. 'recheck', t + tonumber(ARGV[6]), id)
+  if ARGV[7] == '1' then
+    redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+    redis.call('HINCRBY', KEYS[1], 'kills', 1)
+  end
 else
   redis.call('HSET', KEYS[1], 'finished_at', t)
   redis.call('ZREM', p .. 'recheck', id)
@@ -130,7 +135,7 @@ return #ids
 """
 
 _FIELDS = ("event", "action", "repo", "payload", "status", "attempts", "received_at", "claim",
-           "lease_until", "finished_at", "error")
+           "lease_until", "finished_at", "error", "kills")
 
 
 def _text(value: bytes | None) -> str | None:
@@ -203,6 +208,7 @@ class RedisDeliveryStore(DeliveryStore):
             lease_until=_number(row["lease_until"]),
             finished_at=_number(row["finished_at"]),
             error=_text(row["error"]),
+            kills=int(row["kills"] or 0),
         )
 
     def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
@@ -216,11 +222,13 @@ class RedisDeliveryStore(DeliveryStore):
         return bool(self._heartbeat(keys=[self._key(delivery_id)], args=args))
 
     def finish(self, delivery_id: str, token: str, status: str, error: str | None = None) -> bool:
-        args: list[str | float] = [self.prefix, delivery_id, token, status, error or "", 0]
+        args: list[str | float] = [self.prefix, delivery_id, token, status, error or "", 0, 0]
         return bool(self._finish(keys=[self._key(delivery_id)], args=args))
 
-    def release(self, delivery_id: str, token: str, error: str, recheck_in: float) -> bool:
-        args: list[str | float] = [self.prefix, delivery_id, token, PENDING, error, recheck_in]
+    def release(self, delivery_id: str, token: str, error: str, recheck_in: float,
+                *, interrupted: bool = False) -> bool:
+        args: list[str | float] = [self.prefix, delivery_id, token, PENDING, error, recheck_in,
+                                   int(interrupted)]
         return bool(self._finish(keys=[self._key(delivery_id)], args=args))
 
     def stale(self, limit: int = 500) -> list[str]:

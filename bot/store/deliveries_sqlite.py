@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     len INTEGER,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    kills INTEGER NOT NULL DEFAULT 0,  -- runs cut short (lease expired, shutdown)
     received_at REAL NOT NULL,
     recheck_at REAL,
     claim TEXT,
@@ -62,7 +63,7 @@ _UPSERT_ROWS = (
     " recheck_at, finished_at) VALUES {rows} ON CONFLICT (id) DO UPDATE SET"
     " status = excluded.status, payload = x'', seg = excluded.seg, off = excluded.off,"
     " len = excluded.len, received_at = excluded.received_at, recheck_at = excluded.recheck_at,"
-    " finished_at = excluded.finished_at, attempts = 0, claim = NULL, lease_until = NULL,"
+    " finished_at = excluded.finished_at, attempts = 0, kills = 0, claim = NULL, lease_until = NULL,"
     " error = NULL"
 )
 _ROW = "(?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?)"  # payload x'': it is in the log
@@ -110,6 +111,8 @@ class SqliteDeliveryStore(DeliveryStore):
         for column in ("seg", "off", "len"):
             if column not in columns:
                 self._db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} INTEGER")
+        if "kills" not in columns:
+            self._db.execute("ALTER TABLE deliveries ADD COLUMN kills INTEGER NOT NULL DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -174,22 +177,23 @@ class SqliteDeliveryStore(DeliveryStore):
     def get(self, delivery_id: str) -> Delivery | None:
         rows, _ = self._run(
             "SELECT id, event, action, repo, payload, seg, off, len, status, attempts, received_at,"
-            " claim, lease_until, finished_at, error FROM deliveries WHERE id = ?",
+            " claim, lease_until, finished_at, error, kills FROM deliveries WHERE id = ?",
             (delivery_id,),
         )
         if not rows:
             return None
         (id_, event, action, repo, inline, seg, off, length, status, attempts, received_at,
-         claim, lease_until, finished_at, error) = rows[0]
+         claim, lease_until, finished_at, error, kills) = rows[0]
         payload = bytes(inline) if seg is None else self.payloads.read(seg, off, length)
         return Delivery(id_, event, action, repo, payload, status, attempts, received_at,
-                        claim, lease_until, finished_at, error)
+                        claim, lease_until, finished_at, error, kills)
 
     def claim(self, delivery_id: str, token: str, lease_s: float) -> Delivery | None:
         now = time.time()
         _, changed = self._run(
             "UPDATE deliveries SET status = 'running', claim = ?, lease_until = ?, recheck_at = ?,"
-            " attempts = attempts + 1 WHERE id = ? AND (status = 'pending'"
+            " attempts = attempts + (status = 'pending'), kills = kills + (status = 'running')"
+            " WHERE id = ? AND (status = 'pending'"
             " OR (status = 'running' AND lease_until < ?))",
             (token, now + lease_s, now + lease_s, delivery_id, now),
         )
@@ -212,11 +216,14 @@ class SqliteDeliveryStore(DeliveryStore):
         )
         return changed == 1
 
-    def release(self, delivery_id: str, token: str, error: str, recheck_in: float) -> bool:
+    def release(self, delivery_id: str, token: str, error: str, recheck_in: float,
+                *, interrupted: bool = False) -> bool:
+        cut = int(interrupted)
         _, changed = self._run(
             "UPDATE deliveries SET status = 'pending', error = ?, claim = NULL, lease_until = NULL,"
-            " recheck_at = ? WHERE id = ? AND claim = ? AND status = 'running'",
-            (error, time.time() + recheck_in, delivery_id, token),
+            " recheck_at = ?, attempts = attempts - ?, kills = kills + ?"
+            " WHERE id = ? AND claim = ? AND status = 'running'",
+            (error, time.time() + recheck_in, cut, cut, delivery_id, token),
         )
         return changed == 1
 

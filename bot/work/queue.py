@@ -8,7 +8,10 @@ running with an expired lease). The queue itself therefore needs no fsync of its
 
 Start-up knobs for operators and tests (environment, read once): ``MODEL_ROUTING_LEASE_S``,
 ``MODEL_ROUTING_REAP_S`` (reaper interval), ``MODEL_ROUTING_GRACE_S`` (how long a pending record
-waits before the reaper assumes its entry was lost), ``MODEL_ROUTING_RETRY_S`` (first backoff).
+waits before the reaper assumes its entry was lost), ``MODEL_ROUTING_RETRY_S`` (first backoff),
+``MODEL_ROUTING_RETRY_MAX_S`` (longest backoff), ``MODEL_ROUTING_RETRY_HORIZON_S`` (how long
+transient failures are retried before the delivery is given up, an hour by default) and
+``MODEL_ROUTING_MAX_KILLS`` (runs cut short by a dead or stopped worker before it is given up).
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ class QueueOptions:
                 raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
 
         jobs = JobOptions(lease_s=number("MODEL_ROUTING_LEASE_S", JobOptions.lease_s),
-                          backoff_s=number("MODEL_ROUTING_RETRY_S", JobOptions.backoff_s))
+                          backoff_s=number("MODEL_ROUTING_RETRY_S", JobOptions.backoff_s),
+                          backoff_max_s=number("MODEL_ROUTING_RETRY_MAX_S", JobOptions.backoff_max_s),
+                          horizon_s=number("MODEL_ROUTING_RETRY_HORIZON_S", JobOptions.horizon_s),
+                          max_kills=int(number("MODEL_ROUTING_MAX_KILLS", JobOptions.max_kills)))
         return cls(jobs, number("MODEL_ROUTING_REAP_S", cls.reap_s), number("MODEL_ROUTING_GRACE_S", cls.grace_s))
 
 

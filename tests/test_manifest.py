@@ -66,7 +66,8 @@ def rest_calls(root: Path) -> set[tuple[str, str]]:
     """(method, path template) for every REST path the code names. A path is sent with the
     method named before it in the same call (``writes.request("POST", path, ...)``,
     ``arequest("GET", ...)``), also when it was first put in a variable of that function;
-    a path passed to a read helper (``get_json``, ``paginate``...) is a GET."""
+    ``writes.create(path, ...)`` is a POST (one that must not be made twice); a path passed to
+    a read helper (``get_json``, ``paginate``...) is a GET."""
     found: set[tuple[str, str]] = set()
     for path in sorted([*(root / "bot").rglob("*.py"), *(root / "handlers").rglob("*.py")]):
         tree = ast.parse(path.read_text(), str(path))
@@ -77,6 +78,12 @@ def rest_calls(root: Path) -> set[tuple[str, str]]:
             # the pieces of an f-string are no paths of their own
             sent = {id(v) for n in ast.walk(func) if isinstance(n, ast.JoinedStr) for v in n.values}
             for call in [n for n in ast.walk(func) if isinstance(n, ast.Call)]:
+                if isinstance(call.func, ast.Attribute) and call.func.attr == "create" and call.args:
+                    arg = call.args[0]
+                    tpl = _template(arg) or (names.get(arg.id) if isinstance(arg, ast.Name) else None)
+                    if tpl:
+                        found.add(("POST", tpl))
+                        sent.add(id(arg))
                 for before, arg in zip(call.args, call.args[1:], strict=False):
                     method = before.value if isinstance(before, ast.Constant) else None
                     tpl = _template(arg) or (names.get(arg.id) if isinstance(arg, ast.Name) else None)

@@ -180,6 +180,12 @@ def test_shutdown_releases_a_running_job_and_a_job_whose_workers_keep_dying_is_g
         assert (released.status, released.error, released.attempts, released.kills) == (
             "pending", "worker stopped", 0, 1)
 
+    finally:
+        runner.close()
+    # a runner that is not stopping (the one above would release every new job at once)
+    runner = JobRunner(store, make_dispatcher(app_settings), lambda i, d: retries.append((i, d)), options)
+    runner.start()
+    try:
         github.set_latency(0)
         store.record_many([NewDelivery("dies-1", "issue_comment", "created", REPO, body)])
         for attempt in range(options.max_kills + 1):  # each worker died holding a short lease

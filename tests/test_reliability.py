@@ -61,7 +61,8 @@ def with_session(settings: Settings, work: Callable[[Session], Any], policy: Ret
     async def main() -> Any:
         gh = GitHubClients(settings, policy).for_event(None)
         async with gh:
-            session = Session(gh, REPO, Writes(gh), logging.LoggerAdapter(logging.getLogger("test"), {}))
+            session = Session(gh, REPO, Writes(gh), logging.LoggerAdapter(logging.getLogger("test"), {}),
+                              bot_login=settings.bot_login)
             return await work(session)
 
     return asyncio.run(main())

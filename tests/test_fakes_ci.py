@@ -10,20 +10,19 @@ that must never see the API token.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from githubkit import GitHub, TokenAuthStrategy
-from githubkit.exception import RequestFailed
+from githubkit import GitHub
 from githubkit.webhooks import parse_obj
 
-from tests.fakes.fixtures import example, examples, openapi_path, require
+from tests import direct
+from tests.direct import require_description, run, status_of
+from tests.fakes.fixtures import example, examples
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.github_events import (
     MAPS,
@@ -44,26 +43,13 @@ STAMPED_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z ")
 
 @pytest.fixture(autouse=True)
 def _description(github: FakeGitHub) -> None:
-    if github.backend.openapi is None:
-        require(openapi_path(), "GitHub's OpenAPI description")
+    require_description(github)
 
 
 def client(github: FakeGitHub) -> GitHub[Any]:
-    return GitHub(TokenAuthStrategy(ACTION_TOKEN), base_url=github.url + "/", user_agent=AGENT,
-                  http_cache=False, auto_retry=False)
+    return direct.client(github, AGENT)
 
 
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-
-    return asyncio.run(main())
-
-
-def status_of(call: Awaitable[Any]) -> int:
-    with pytest.raises(RequestFailed) as caught:
-        run(call)
-    return caught.value.response.status_code
 
 
 @pytest.fixture

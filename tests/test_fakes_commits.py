@@ -10,16 +10,15 @@ OpenAPI description.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 import pytest
-from githubkit import GitHub, TokenAuthStrategy
+from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
-from tests.fakes.fixtures import openapi_path, require
+from tests import direct
+from tests.direct import require_description, run, status_of
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 
 REPO = "acme/widgets"
@@ -31,26 +30,13 @@ TRAILER = "Model-Routing-Bot: implement"
 
 @pytest.fixture(autouse=True)
 def _description(github: FakeGitHub) -> None:
-    if github.backend.openapi is None:
-        require(openapi_path(), "GitHub's OpenAPI description")
+    require_description(github)
 
 
 def client(github: FakeGitHub) -> GitHub[Any]:
-    return GitHub(TokenAuthStrategy(ACTION_TOKEN), base_url=github.url + "/", user_agent=AGENT,
-                  http_cache=False, auto_retry=False)
+    return direct.client(github, AGENT)
 
 
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-
-    return asyncio.run(main())
-
-
-def status_of(call: Awaitable[Any]) -> int:
-    with pytest.raises(RequestFailed) as caught:
-        run(call)
-    return caught.value.response.status_code
 
 
 @pytest.fixture

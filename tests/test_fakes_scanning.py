@@ -9,7 +9,6 @@ without the ``security_events`` permission the upload is a 403.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import hashlib
@@ -22,11 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from githubkit import GitHub, TokenAuthStrategy
-from githubkit.exception import RequestFailed
+from githubkit import GitHub
 
-from tests.fakes.fixtures import openapi_path, require, sarif_schema_path
-from tests.fakes.github import ACTION_TOKEN, FakeGitHub
+from tests import direct
+from tests.direct import require_description, run
+from tests.fakes.fixtures import require, sarif_schema_path
+from tests.fakes.github import FakeGitHub
 
 REPO = "acme/widgets"
 OWNER, NAME = REPO.split("/")
@@ -39,26 +39,16 @@ APP = "import os\nimport sys\n\n\ndef check(value):\n    if value == None:\n    
 @pytest.fixture(autouse=True)
 def _fixtures(github: FakeGitHub) -> None:
     require(sarif_schema_path(), "the SARIF 2.1.0 JSON Schema")
-    if github.backend.openapi is None:
-        require(openapi_path(), "GitHub's OpenAPI description")
+    require_description(github)
 
 
 def client(github: FakeGitHub) -> GitHub[Any]:
-    return GitHub(TokenAuthStrategy(ACTION_TOKEN), base_url=github.url + "/", user_agent=AGENT,
-                  http_cache=False, auto_retry=False)
+    return direct.client(github, AGENT)
 
-
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-
-    return asyncio.run(main())
 
 
 def failure(call: Awaitable[Any]) -> httpx.Response:
-    with pytest.raises(RequestFailed) as caught:
-        run(call)
-    return caught.value.response.raw_response
+    return direct.refusal(call).response.raw_response
 
 
 def ruff_sarif(workdir: Path, files: dict[str, str]) -> dict[str, Any]:

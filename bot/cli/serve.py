@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bot.cli.startup import github_credentials, startup
+from bot.cli.startup import startup
 from bot.edge.app import UVICORN_SETTINGS, create_app
 from bot.store.backends import describe
 
@@ -22,10 +22,7 @@ def run(args: argparse.Namespace) -> int:
     started = startup(args, min_workers=0)
     if started is None:
         return 2
-    settings, config = started
-    credentials = github_credentials(settings)
-    if credentials is None:
-        return 2
+    settings, config, credentials = started
     app = create_app(settings, config, workers=args.workers, dry_run=args.dry_run,
                      credentials=credentials)
     log.info("serving on http://%s:%d (queue: %s, %d worker threads%s)", args.host, args.port,

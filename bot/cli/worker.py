@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bot.cli.startup import github_credentials, startup
+from bot.cli.startup import startup
 from bot.store.backends import describe
 from bot.work.services import Services
 
@@ -18,10 +18,7 @@ def run(args: argparse.Namespace) -> int:
     started = startup(args, min_workers=1)
     if started is None:
         return 2
-    settings, config = started
-    credentials = github_credentials(settings)
-    if credentials is None:
-        return 2
+    settings, config, credentials = started
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: working the queue %s (this machine only)", describe(settings))
     services = Services.build(settings, config, workers=args.workers, embedded=False, dry_run=args.dry_run,

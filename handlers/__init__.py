@@ -5,7 +5,7 @@ place they meet. Importing this must stay cheap (no model library): the Action d
 from bot.dispatch.router import Router
 from bot.dispatch.slash import CommandTable, comment_router
 from handlers import commands as basic
-from handlers import implement, review, spec
+from handlers import implement, outcomes, review, review_outcomes, spec, stats
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(
@@ -13,6 +13,7 @@ commands = CommandTable(
     spec.commands,
     implement.commands,
     review.commands,
+    stats.commands,
 )
 
 # every handler router; the comment router runs the commands above
@@ -21,4 +22,6 @@ router = Router(
     spec.router,
     implement.router,
     review.router,
+    outcomes.router,  # observers: they record what happened to outputs, after the phases ran
+    review_outcomes.router,
 )

@@ -76,8 +76,11 @@ class Dispatcher:
         if not handlers:
             return Outcome(False, f"no handler for {event.key}")
         if event.sender_is_bot:
-            # Bots, this one included, never trigger work: no loops, no bot-driven spend.
-            return Outcome(False, f"ignored {event.key} from bot {event.sender}")
+            # Bots, this one included, never trigger work: no loops, no bot-driven spend. Only
+            # observers (registered with bots=True) hear them.
+            handlers = self.router.for_sender(event.name, event.action, from_bot=True)
+            if not handlers:
+                return Outcome(False, f"ignored {event.key} from bot {event.sender}")
         if not event.repo:
             return Outcome(False, f"{event.key} names no repository")
         logger = logging.LoggerAdapter(log, {"delivery": event.delivery_id, "repo": event.repo})

@@ -30,3 +30,21 @@ def environment() -> jinja2.Environment:
 def render(template: str, **values: Any) -> str:
     """Render templates/<name>, e.g. ``render("comments/help.md.j2", commands=...)``."""
     return environment().get_template(template).render(**values)
+
+
+@lru_cache(maxsize=1)
+def page_environment() -> jinja2.Environment:
+    """HTML pages (templates/web/): every value escaped unless marked safe."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("model_routing_templates", ""),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def render_page(template: str, **values: Any) -> str:
+    """Render an HTML page, e.g. ``render_page("web/dashboard.html.j2", data=...)``."""
+    return page_environment().get_template(template).render(**values)

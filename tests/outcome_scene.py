@@ -31,7 +31,7 @@ from tests.fakes.github_events import (
     pull_request_synchronize,
     workflow_run_completed,
 )
-from tests.fakes.llm import FakeLLM, Reply
+from tests.fakes.llm import Fail, FakeLLM, Reply
 
 REPO = "acme/widgets"
 BOT = "github-actions[bot]"  # the Action token's login in the fake
@@ -52,6 +52,9 @@ PLAN = {"summary": "Adds the CSV export.", "edits": [
 ]}
 IMPORT_PLAN = {"summary": "Adds the CSV import.", "edits": [
     {"path": "widgets/importer.py", "action": "write", "content": "import csv\n\n\ndef rows(f):\n    return list(csv.reader(f))\n"},
+]}
+BAD_PLAN = {"summary": "Edits a line that is not there.", "edits": [
+    {"path": "widgets/core.py", "action": "edit", "blocks": [{"search": "    return ['z']\n", "replace": "    return []\n"}]},
 ]}
 # token counts: reason-a 1,000 in / 500 out = $0.06; fast-a 2,000 / 400 = $0.0022;
 # wide-a 4,000 / 250 = $0.011 (prices in tests/conftest.py TEST_MODELS)
@@ -74,19 +77,21 @@ class Scene:
     github: FakeGitHub
     llm: FakeLLM
     dispatcher: Dispatcher
+    repo: str = REPO
     deliveries: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     sent: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # (event, payload, delivery)
 
     @classmethod
-    def start(cls, github: FakeGitHub, llm: FakeLLM, dispatcher: Dispatcher) -> Scene:
-        if github.state.repo(REPO) is None:
-            github.create_repo(REPO, BASE, roles={"alice": "write", "tina": "triage"})
-        return cls(github, llm, dispatcher)
+    def start(cls, github: FakeGitHub, llm: FakeLLM, dispatcher: Dispatcher, repo: str = REPO) -> Scene:
+        if github.state.repo(repo) is None:
+            github.create_repo(repo, BASE, roles={"alice": "write", "tina": "triage"})
+        return cls(github, llm, dispatcher, repo)
 
     def send(self, name: str, body: dict[str, Any], delivery: str | None = None) -> Outcome:
         self.deliveries += 1
-        event = Event(name, body, delivery or f"d-{self.deliveries}")
+        prefix = "d" if self.repo == REPO else self.repo.split("/")[1]  # delivery ids are unique on GitHub
+        event = Event(name, body, delivery or f"{prefix}-{self.deliveries}")
         self.sent.append((name, body, event.delivery_id))
         outcome = asyncio.run(self.dispatcher.dispatch(event))
         self.outcomes.append(outcome)
@@ -94,19 +99,19 @@ class Scene:
 
     # -- issues -------------------------------------------------------------------------------
     def issue(self, title: str = "Export widgets as CSV") -> int:
-        return self.github.add_issue(REPO, title, "We need to export widgets.", user="alice").number
+        return self.github.add_issue(self.repo, title, "We need to export widgets.", user="alice").number
 
     def label(self, number: int, label: str, sender: str = "alice") -> Outcome:
-        body = payload("issues", "labeled", repo=REPO, sender=sender, issue={"number": number},
+        body = payload("issues", "labeled", repo=self.repo, sender=sender, issue={"number": number},
                        label={"name": label})
         return self.send("issues", body)
 
     def comment(self, number: int, text: str, *, pr: bool = False, sender: str = "alice") -> Outcome:
-        comment = self.github.add_comment(REPO, number, text, user=sender)
+        comment = self.github.add_comment(self.repo, number, text, user=sender)
         issue: dict[str, Any] = {"number": number}
         if pr:
-            issue["pull_request"] = {"url": f"{self.github.url}/repos/{REPO}/pulls/{number}"}
-        body = payload("issue_comment", "created", repo=REPO, sender=sender, issue=issue,
+            issue["pull_request"] = {"url": f"{self.github.url}/repos/{self.repo}/pulls/{number}"}
+        body = payload("issue_comment", "created", repo=self.repo, sender=sender, issue=issue,
                        comment={"id": comment.id, "body": text, "user": {"login": sender, "type": "User"}})
         return self.send("issue_comment", body)
 
@@ -122,44 +127,44 @@ class Scene:
 
     def pull_of(self, issue: int) -> int:
         branch = f"model-routing/issue-{issue}"
-        return next(p.number for p in self.github.pulls(REPO) if p.head_ref == branch)
+        return next(p.number for p in self.github.pulls(self.repo) if p.head_ref == branch)
 
     # -- CI and pushes ------------------------------------------------------------------------
     def ci(self, issue: int, conclusion: str, *, sender: str = BOT) -> list[Outcome]:
         """One workflow run on the branch's head, told by both events GitHub sends for it."""
-        run = self.github.add_workflow_run(REPO, f"model-routing/issue-{issue}", event="pull_request",
+        run = self.github.add_workflow_run(self.repo, f"model-routing/issue-{issue}", event="pull_request",
                                            conclusion=conclusion, actor=sender)
         return [self.send("check_suite", check_suite_completed(self.github, run, sender=sender)),
                 self.send("workflow_run", workflow_run_completed(self.github, run, sender=sender))]
 
     def head(self, pull: int) -> str:
-        return str(self.github.state.repo(REPO).pulls[pull].last_head)
+        return str(self.github.state.repo(self.repo).pulls[pull].last_head)
 
     def fix(self, issue: int, pull: int, fix_round: int, files: dict[str, str]) -> Outcome:
         """A fix round as the debug phase makes it: its job in the ledger, its commit on the
         branch with both trailers, then the push event."""
         ledger = self.dispatcher.ledger
         job = f"d-fix-{fix_round}:debug:#{pull}"
-        ledger.start_job(job, REPO, "debug", f"#{pull}", event="check_suite.completed")
+        ledger.start_job(job, self.repo, "debug", f"#{pull}", event="check_suite.completed")
         for profile, model, tokens_in, tokens_out, cost in FIX_CALLS:
-            ledger.record_call(Call(REPO, job, "debug", profile, model, "phase debug", tokens_in, tokens_out,
+            ledger.record_call(Call(self.repo, job, "debug", profile, model, "phase debug", tokens_in, tokens_out,
                                     cost, 1.0, "ok"))
         before = self.head(pull)
         message = (f"Fix the export\n\nModel-Routing-Issue: {issue}\n"
                    f"Model-Routing-Fix-Round: {fix_round}\n")
-        self.github.commit(REPO, f"model-routing/issue-{issue}", files, message=message, author=BOT)
+        self.github.commit(self.repo, f"model-routing/issue-{issue}", files, message=message, author=BOT)
         ledger.finish_job(job, "ok", f"fix round {fix_round}", 2.0,
-                          f"https://github.com/{REPO}/pull/{pull}#issuecomment-{900 + fix_round}")
-        return self.send("pull_request", pull_request_synchronize(self.github, REPO, pull, before, sender=BOT))
+                          f"https://github.com/{self.repo}/pull/{pull}#issuecomment-{900 + fix_round}")
+        return self.send("pull_request", pull_request_synchronize(self.github, self.repo, pull, before, sender=BOT))
 
     def push(self, pull: int, branch: str, files: dict[str, str], sender: str = "alice") -> Outcome:
         before = self.head(pull)
-        self.github.commit(REPO, branch, files, message="A person's change", author=sender)
-        return self.send("pull_request", pull_request_synchronize(self.github, REPO, pull, before, sender=sender))
+        self.github.commit(self.repo, branch, files, message="A person's change", author=sender)
+        return self.send("pull_request", pull_request_synchronize(self.github, self.repo, pull, before, sender=sender))
 
     def close(self, pull: int, *, merged: bool) -> Outcome:
-        self.github.close_pull(REPO, pull, merged=merged, by="alice")
-        return self.send("pull_request", pull_request_closed(self.github, REPO, pull, sender="alice"))
+        self.github.close_pull(self.repo, pull, merged=merged, by="alice")
+        return self.send("pull_request", pull_request_closed(self.github, self.repo, pull, sender="alice"))
 
     # -- the whole stories --------------------------------------------------------------------
     def merged_story(self) -> tuple[int, int]:
@@ -188,20 +193,33 @@ class Scene:
     def review_story(self) -> int:
         """A person's pull request, `/review`, then a push that rewrites one finding's line."""
         base = "".join(f"value_{j} = {j}\n" for j in range(1, 21))
-        self.github.commit(REPO, "main", {"src/values.py": base}, message="values")
+        self.github.commit(self.repo, "main", {"src/values.py": base}, message="values")
         head = base + "".join(f"more_{j} = {j}\n" for j in range(21, 31))
-        pull = self.github.open_pull(REPO, "more-values", {"src/values.py": head}, title="More values",
+        pull = self.github.open_pull(self.repo, "more-values", {"src/values.py": head}, title="More values",
                                      user="alice").number
         self.llm.script("wide-a", review_reply("src/values.py", [22, 25]))
         self.comment(pull, "/review", pr=True)
-        [review] = self.github.reviews(REPO, pull)
+        [review] = self.github.reviews(self.repo, pull)
         self.send("pull_request_review", self.review_submitted(pull, review))
         self.push(pull, "more-values", {"src/values.py": head.replace("more_22 = 22", "more_22 = 220")})
         return pull
 
+    def switch_story(self) -> int:
+        """Model switches: the spec's first model answers 500 (reason-b takes over), the
+        implementation's edits do not apply twice (reason-a writes them); CI green at once."""
+        number = self.issue("Rate limits")
+        self.llm.script("reason-a", Fail(500), Reply(PLAN_REPLY.text, prompt_tokens=2_500, completion_tokens=400))
+        self.llm.script("reason-b", SPEC_REPLY)
+        self.label(number, "design")
+        bad = Reply("```json\n" + json.dumps(BAD_PLAN) + "\n```", prompt_tokens=2_000, completion_tokens=100)
+        self.llm.script("fast-a", bad, bad)
+        self.comment(number, "/approve")
+        self.ci(number, "success")
+        return number
+
     def review_submitted(self, pull: int, review: Any) -> dict[str, Any]:
         """``pull_request_review.submitted`` for the fake's review, sent by the bot that wrote it."""
-        return payload("pull_request_review", "submitted", repo=REPO, sender=BOT, sender_type="Bot",
+        return payload("pull_request_review", "submitted", repo=self.repo, sender=BOT, sender_type="Bot",
                        review={"id": review.id, "body": review.body, "commit_id": review.commit_id,
                                "user": {"login": review.user.login, "type": review.user.type}},
                        pull_request={"number": pull})

@@ -1,5 +1,6 @@
-"""The App server's ASGI app: the webhook edge, /healthz and /metrics, with the queue services
-in its lifespan (``model-routing serve`` runs it on uvicorn).
+"""The App server's ASGI app: the webhook edge, /healthz, /metrics, and on a configured server
+the dashboard (``GET /``, ``POST /login``, ``GET /api/stats``: ``bot.edge.dashboard``), with the
+queue services in its lifespan (``model-routing serve`` runs it on uvicorn).
 
 ``POST /webhook`` is ``bot.edge.webhook.WebhookEndpoint``, a plain ASGI callable put in front of
 starlette (the hot path); starlette serves /healthz, /metrics and everything else, and owns
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.config import Config
+from bot.edge import dashboard
 from bot.edge.ingest import Ingest
 from bot.edge.metrics import EdgeMetrics, collect
 from bot.edge.webhook import MAX_BODY, Receive, Scope, Send, WebhookEndpoint
@@ -98,6 +100,10 @@ def create_app(
         Route("/webhook", webhook, methods=["POST"]),  # reached only by other methods: 405
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        # a configured server: the dashboard (an unconfigured one shows the App setup page here)
+        Route("/", dashboard.page, methods=["GET"]),
+        Route("/login", dashboard.login, methods=["POST"]),
+        Route("/api/stats", dashboard.api_stats, methods=["GET"]),
     ]
     return Edge(Starlette(routes=routes, lifespan=lifespan), webhook)
 

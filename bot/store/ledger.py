@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from bot.store.migrations import migrate
 from bot.store.outcome_log import OutcomeLog
-from bot.store.sqldb import Database, redacted
+from bot.store.sqldb import Database
 
 
 class SharedSpend(Protocol):
@@ -61,13 +61,12 @@ class Ledger:
     def __init__(self, where: Path | str | Database, shared: SharedSpend | None = None) -> None:
         self.db = where if isinstance(where, Database) else Database.open(where)
         self.shared = shared
-        migrate(self.db)
+        try:
+            migrate(self.db)
+        except BaseException:
+            self.close()
+            raise
         self.outcomes = OutcomeLog(self.db)
-
-    @property
-    def path(self) -> Path:
-        """The SQLite file (PostgreSQL: its URL, without the password)."""
-        return Path(self.db.target) if self.db.dialect == "sqlite" else Path(redacted(self.db.target))
 
     def close(self) -> None:
         self.db.close()

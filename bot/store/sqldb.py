@@ -24,6 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -45,6 +46,13 @@ class Runner(Protocol):
 def to_pyformat(sql: str) -> str:
     """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled first)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _plain(value: Any) -> Any:
+    """PostgreSQL sums integers as NUMERIC (a Decimal); SQLite gives int or float: so do we."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def redacted(url: str) -> str:
@@ -102,7 +110,7 @@ class Database:
         if self.dialect == "sqlite":
             return list(conn.execute(sql, tuple(args)).fetchall())
         cur = conn.execute(to_pyformat(sql), tuple(args))
-        return [tuple(r) for r in cur.fetchall()] if cur.description is not None else []
+        return [tuple(map(_plain, r)) for r in cur.fetchall()] if cur.description is not None else []
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         with self._lock:

@@ -145,8 +145,12 @@ def _own_app_suite(ctx: Context, suite: dict[str, Any]) -> bool:
 
 
 def _from_fork(ctx: Context, run: dict[str, Any]) -> bool:
-    head = (run.get("head_repository") or {}).get("full_name")
-    return bool(head) and str(head).lower() != ctx.repo.lower()
+    """A run on another repository's branch that happens to carry the bot's branch name."""
+    head = (run.get("head_repository") or {}).get("full_name")  # workflow_run
+    if head and str(head).lower() != ctx.repo.lower():
+        return True
+    return any(((p.get("head") or {}).get("repo") or {}).get("id") != ((p.get("base") or {}).get("repo") or {}).get("id")
+               for p in run.get("pull_requests") or [] if isinstance(p, dict))
 
 
 @observer

@@ -16,6 +16,7 @@ from bot.store import outcome_log as kinds
 from bot.store.ledger import Call, Ledger
 from bot.store.outcome_log import STALE_AFTER_S, OutcomeRow
 from tests.fakes.github import FakeGitHub
+from tests.fakes.github_events import workflow_run_completed
 from tests.fakes.llm import FakeLLM
 from tests.outcome_scene import BOT, EXPORT_FIXED, REPO, Scene
 
@@ -112,9 +113,12 @@ def test_runs_without_a_verdict_and_branches_not_the_bots_record_nothing(scene: 
     scene.ci(number, "skipped")
     github.commit(REPO, "feature", {"a.py": "x = 1\n"}, message="Model-Routing-Issue: 1\n")  # a copied trailer
     run = github.add_workflow_run(REPO, "feature", conclusion="failure")
-    from tests.fakes.github_events import workflow_run_completed
-
     scene.send("workflow_run", workflow_run_completed(github, run, sender=BOT))
+    # a fork's branch with the bot's branch name (the run told as GitHub tells a fork's run)
+    run = github.add_workflow_run(REPO, f"model-routing/issue-{number}", conclusion="failure")
+    forked = workflow_run_completed(github, run, sender="mallory")
+    forked["workflow_run"]["head_repository"]["full_name"] = "mallory/widgets"
+    scene.send("workflow_run", forked)
     assert [r[0] for r in rows(scene.dispatcher)] == [kinds.SPEC_APPROVED]
 
 

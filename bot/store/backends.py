@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def describe(settings: Settings) -> str:
-    """In words, for logs: where the queue and the delivery store live."""
-    return "redis" if settings.redis_url else f"sqlite in {settings.data_dir}"
+    """In words, for logs: where the queue and the delivery store live (and the ledger, when
+    that is elsewhere)."""
+    where = "redis" if settings.redis_url else f"sqlite in {settings.data_dir}"
+    return where + ("; ledger in postgresql" if settings.database_url else "")
 
 
 def kind(settings: Settings) -> str:

@@ -51,10 +51,11 @@ PERMISSIONS: dict[str, Permission] = {
 # event -> what the bot does with it. Every event a handler is registered for must be here.
 EVENTS: dict[str, str] = {
     "issues": "a label asks for a spec (design) or approves one (spec-approved)",
-    "issue_comment": "slash commands: /spec, /approve, /review, /ask, /route, /cost, /help ...",
-    "pull_request": "review large pull requests when opened, marked ready or pushed to",
-    "check_suite": "a failed CI run on the bot's branch: diagnose it and push a fix",
-    "workflow_run": "a failed Actions run on the bot's branch: diagnose it and push a fix",
+    "issue_comment": "slash commands: /spec, /approve, /review, /security, /debug, /ask, /stats, /help ...",
+    "pull_request": "review large pull requests when opened, marked ready or pushed to; record merges",
+    "pull_request_review": "record the findings of the bot's own reviews (outcomes per model)",
+    "check_suite": "a failed CI run on the bot's branch: diagnose it and push a fix; record CI results",
+    "workflow_run": "a failed Actions run on the bot's branch: diagnose it and push a fix; record CI results",
 }
 
 

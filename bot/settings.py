@@ -26,6 +26,8 @@ class Settings:
     bot_login: str | None = None  # the App's own login, e.g. "model-routing[bot]"
     web_url: str | None = None  # GitHub's web side when it cannot be told from api_url
     public_url: str | None = None  # where GitHub reaches this server (the setup page's default)
+    database_url: str | None = None  # PostgreSQL: one ledger (calls, jobs, outcomes) for every machine
+    dashboard_token: str | None = None  # lets clients off loopback see the dashboard and /api/stats
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +42,10 @@ class Settings:
                     f"GITHUB_APP_PRIVATE_KEY is neither PEM text nor a readable file: {path} "
                     f"({exc.strerror})"
                 ) from exc
+        database_url = env.get("DATABASE_URL") or None
+        if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DB); "
+                                "leave it unset for the embedded SQLite ledger")
         return cls(
             app_id=env.get("GITHUB_APP_ID") or None,
             private_key=key,
@@ -52,6 +58,8 @@ class Settings:
             bot_login=env.get("MODEL_ROUTING_BOT_LOGIN") or None,
             web_url=(env.get("GITHUB_WEB_URL") or "").rstrip("/") or None,
             public_url=(env.get("MODEL_ROUTING_PUBLIC_URL") or "").rstrip("/") or None,
+            database_url=database_url,
+            dashboard_token=env.get("MODEL_ROUTING_DASHBOARD_TOKEN") or None,
         )
 
     @property

@@ -5,7 +5,7 @@ place they meet. Importing this must stay cheap (no model library): the Action d
 from bot.dispatch.router import Router
 from bot.dispatch.slash import CommandTable, comment_router
 from handlers import commands as basic
-from handlers import debug, implement, review, security, spec
+from handlers import debug, implement, outcomes, review, review_outcomes, security, spec, stats
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(
@@ -15,6 +15,7 @@ commands = CommandTable(
     review.commands,
     security.commands,
     debug.commands,
+    stats.commands,
 )
 
 # every handler router; the comment router runs the commands above
@@ -25,4 +26,6 @@ router = Router(
     review.router,
     security.router,
     debug.router,
+    outcomes.router,  # observers: they record what happened to outputs, after the phases ran
+    review_outcomes.router,
 )

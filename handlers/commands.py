@@ -5,18 +5,22 @@ Unknown commands get /help's reply from ``bot.dispatch.slash.comment_router`` it
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.dispatch.slash import Command, CommandTable, reply, reply_help
 from bot.llm.footer import NO_MODEL_NOTE, footer
 from bot.store.ledger import month_start
+from bot.store.outcome_log import DAY
+from bot.store.track_record import stats
 from bot.templates import render
 
 if TYPE_CHECKING:
     from bot.dispatch.context import Context
 
 commands = CommandTable()
+TRACK_DAYS = 90  # the track record /route shows for each model
 
 
 @commands.register("help", "list the commands", usage="/help")
@@ -35,7 +39,9 @@ async def route_command(ctx: Context, cmd: Command) -> None:
 
     labels = [str(label.get("name")) for label in (ctx.event.payload.get("issue") or {}).get("labels") or []]
     async with ctx.job("route", f"#{ctx.event.issue_number}") as result:
-        body = render_route_comment(ctx.config, labels=labels, config_error=ctx.config_error)
+        record = stats(ctx.ledger.outcomes, ctx.repo, since=time.time() - TRACK_DAYS * DAY)
+        body = render_route_comment(ctx.config, labels=labels, config_error=ctx.config_error,
+                                    record=record, record_days=TRACK_DAYS)
         written = await reply(ctx, "route", body)
         result.link(written)
 

@@ -47,7 +47,9 @@ router = Router()
 commands = CommandTable()
 
 
-@router.register("check_suite", action="completed")
+# CI results of the bot's own pushes are sent with the bot as the sender: these hear bots (the
+# checks below decide whose branch and commit it is)
+@router.register("check_suite", action="completed", bots=True)
 async def on_check_suite(ctx: Context) -> None:
     suite = ctx.event.payload.get("check_suite") or {}
     app = str((suite.get("app") or {}).get("slug") or "")
@@ -58,7 +60,7 @@ async def on_check_suite(ctx: Context) -> None:
     await _on_ci(ctx, suite, ctx.event.repo, f"`check_suite.completed` ({app}, {suite.get('conclusion')})")
 
 
-@router.register("workflow_run", action="completed")
+@router.register("workflow_run", action="completed", bots=True)
 async def on_workflow_run(ctx: Context) -> None:
     run = ctx.event.payload.get("workflow_run") or {}
     head_repo = (run.get("head_repository") or {}).get("full_name")

@@ -20,7 +20,7 @@ The server binaries are Debian's (package ``postgresql``, in /usr/lib/postgresql
 .ci/run installs it), the newest version there, or ``$MODEL_ROUTING_PG_BINDIR``. Only those
 are trusted: /usr/local/bin/pg_ctl and friends may be dangling links on some machines.
 
-Driver: psycopg 3 (``psycopg[binary]``, pinned in the test extras). It is also the one the
+Driver: psycopg 3 (``psycopg[binary]``, pinned in the package dependencies). It is also the one the
 product should use when it gets a database: maintained, sync and asyncio in one package,
 server-side binding, pipeline mode, and binary wheels for CPython 3.11 (``psycopg[c]`` or the
 pure-Python ``psycopg`` plus libpq where wheels do not fit).
@@ -208,7 +208,7 @@ def postgres() -> Iterator[Postgres]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        unavailable("the psycopg package is missing: pip install -e '.[test]'")
+        unavailable("the psycopg package is missing: pip install -e .")
     assert bindir is not None
     root = Path(tempfile.mkdtemp(prefix="model-routing-pg-"))
     server = Postgres(bindir, root, secrets.token_hex(16), run_as=_run_as())

@@ -686,14 +686,18 @@ def test_the_action_summary_says_so_when_the_draft_pr_was_opened_with_github_tok
 
 
 def test_bots_never_request_work_but_ci_results_are_not_requests() -> None:
+    from handlers import router
+
     comment_body = payload("issue_comment", "created", repo=REPO, sender=BOT, issue={"number": 1},
                            comment={"id": 1, "body": "/fix", "user": {"login": BOT, "type": "Bot"}})
-    assert Event("issue_comment", comment_body).bot_request
-    labeled = payload("issues", "labeled", repo=REPO, sender="renovate[bot]", issue={"number": 1}, label={"name": "design"})
-    assert Event("issues", labeled).bot_request
+    assert Event("issue_comment", comment_body).sender_is_bot
+    assert router.for_sender("issue_comment", "created", from_bot=True) == []
+    assert router.for_sender("issues", "labeled", from_bot=True) == [] != router.handlers("issues", "labeled")
     for name in ("workflow_run", "check_suite"):
         body = payload(name, "completed", repo=REPO, sender=BOT)
-        assert Event(name, body).sender_is_bot and not Event(name, body).bot_request
+        assert Event(name, body).sender_is_bot
+        heard = router.for_sender(name, "completed", from_bot=True)
+        assert {h.__module__ for h in heard} >= {"handlers.debug"}
 
 
 def test_a_repository_may_lower_fix_rounds_but_never_raise_them() -> None:

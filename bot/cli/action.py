@@ -218,9 +218,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
         return _nothing(event, fork, env, outcome="fork-without-secrets")
     from bot.work.compose import handler_router  # cheap: no model library
 
-    if not handler_router().handles(event.name, event.action):
+    router = handler_router()
+    if not router.handles(event.name, event.action):
         return _nothing(event, f"no handler for {event.key}", env)
-    if event.bot_request:  # the dispatcher drops these too; here without building it
+    if not router.for_sender(event.name, event.action, event.sender_is_bot):  # the dispatcher drops these too
+        # (only the handlers registered with bots=True hear bots; decided here without the dispatcher)
         return _nothing(event, f"ignored {event.key} from bot {event.sender}", env)
     try:
         require_auth(settings, event)

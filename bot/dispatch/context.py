@@ -129,13 +129,13 @@ class Context:
         job_id = self.job_id(phase, target)
         result = JobResult(phase=phase, outcome="ok", target=target)
         self.results.append(result)
-        self.ledger.start_job(job_id, self.repo, phase, target)
+        self.ledger.start_job(job_id, self.repo, phase, target, event=self.event.key)
         started = time.monotonic()
         try:
             yield result
         except BaseException as exc:
             result.outcome = "failed"
             result.detail = result.detail or f"{type(exc).__name__}: {exc}"
-            self.ledger.finish_job(job_id, "failed", result.detail, time.monotonic() - started)
+            self.ledger.finish_job(job_id, "failed", result.detail, time.monotonic() - started, result.url)
             raise
-        self.ledger.finish_job(job_id, result.outcome, result.detail or None, time.monotonic() - started)
+        self.ledger.finish_job(job_id, result.outcome, result.detail or None, time.monotonic() - started, result.url)

@@ -83,9 +83,13 @@ class Dispatcher:
         handlers = self.router.handlers(event.name, event.action)
         if not handlers:
             return Outcome(False, f"no handler for {event.key}")
-        if event.bot_request:
-            # Bots, this one included, never trigger work: no loops, no bot-driven spend.
-            return Outcome(False, f"ignored {event.key} from bot {event.sender}")
+        if event.sender_is_bot:
+            # Bots, this one included, never request work: no loops, no bot-driven spend. Only
+            # the handlers registered with bots=True hear them (observers, and CI results of the
+            # bot's own pushes).
+            handlers = self.router.for_sender(event.name, event.action, from_bot=True)
+            if not handlers:
+                return Outcome(False, f"ignored {event.key} from bot {event.sender}")
         if not event.repo:
             return Outcome(False, f"{event.key} names no repository")
         logger = logging.LoggerAdapter(log, {"delivery": event.delivery_id, "repo": event.repo})

@@ -15,7 +15,6 @@ from typing import Any
 # What CI concluded about a commit. These usually come with a bot as the sender (the bot's own
 # push started the run, or `github-actions[bot]` ran it) and they are facts, not requests: the
 # rule that bots never trigger work is about labels and commands, not about CI results.
-CI_RESULT_EVENTS = frozenset({"check_suite", "workflow_run"})
 
 
 class EventError(ValueError):
@@ -63,12 +62,6 @@ class Event:
         login = self.sender or ""
         return _get(self.payload, "sender", "type") == "Bot" or login.endswith("[bot]")
 
-    @property
-    def bot_request(self) -> bool:
-        """A request for work sent by a bot (this one included): never served, so no bot can
-        start a loop or spend on the repository's behalf. CI results are not requests; the
-        handlers that take them check whose branch and commit they are about."""
-        return self.sender_is_bot and self.name not in CI_RESULT_EVENTS
 
     @property
     def issue_number(self) -> int | None:

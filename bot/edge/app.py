@@ -2,9 +2,10 @@
 with the queue services in its lifespan (``model-routing serve`` runs it on uvicorn).
 
 ``GET /`` is the setup page while the server has no GitHub credentials (``bot.edge.setup``) and
-``configured_home`` once it has them. The credentials may arrive while the server runs (the
-setup page stores them): the webhook endpoint is told the new secret, and the jobs read them
-from the same holder (``bot.store.credentials.Credentials``).
+the dashboard once it has them (``bot.edge.dashboard``, with ``POST /login`` and
+``GET /api/stats``). The credentials may arrive while the server runs (the setup page stores
+them): the webhook endpoint is told the new secret, and the jobs read them from the same holder
+(``bot.store.credentials.Credentials``).
 
 ``POST /webhook`` is ``bot.edge.webhook.WebhookEndpoint``, a plain ASGI callable put in front of
 starlette (the hot path); starlette serves /healthz, /metrics and everything else, and owns
@@ -25,9 +26,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.config import Config
+from bot.edge import dashboard
 from bot.edge.ingest import Ingest
 from bot.edge.metrics import EdgeMetrics, collect
-from bot.edge.setup import Setup, installed, not_found
+from bot.edge.setup import Setup, installed
 from bot.edge.webhook import MAX_BODY, Receive, Scope, Send, WebhookEndpoint
 from bot.github.clients import RetryPolicy
 from bot.settings import Settings
@@ -72,11 +74,6 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-async def configured_home(request: Request) -> Response:
-    """``GET /`` on a server that has its GitHub credentials: the place for the dashboard."""
-    return not_found()
-
-
 def create_app(
     settings: Settings,
     config: Config | None = None,
@@ -116,7 +113,7 @@ def create_app(
     async def home(request: Request) -> Response:
         if not credentials.configured:
             return await setup.page(request)
-        return await configured_home(request)
+        return await dashboard.page(request)
 
     routes = [
         Route("/webhook", webhook, methods=["POST"]),  # reached only by other methods: 405
@@ -125,6 +122,8 @@ def create_app(
         Route("/", home, methods=["GET"]),
         Route("/setup/callback", setup.callback, methods=["GET"]),  # 404 once configured
         Route("/installed", installed, methods=["GET"]),
+        Route("/login", dashboard.login, methods=["POST"]),
+        Route("/api/stats", dashboard.api_stats, methods=["GET"]),
     ]
     return Edge(Starlette(routes=routes, lifespan=lifespan), webhook, setup)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -40,7 +39,7 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from bot.edge.webhook import Scope, is_loopback
+from bot.edge.local import is_local, loopback_name
 from bot.github.app_registration import ConversionFailed, convert
 from bot.github.clients import GitHubClients
 from bot.manifest import EVENTS, NAME, NAME_MAX, PERMISSIONS, WEBHOOK_PATH, manifest
@@ -50,33 +49,7 @@ from bot.templates import render_page
 log = logging.getLogger("model_routing.setup")
 STATE_LIFETIME = 3600.0  # GitHub's code lives an hour too
 STATES_MAX = 100  # outstanding states; the oldest goes first
-FORWARDED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
 ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-
-
-def is_local(scope: Scope) -> bool:
-    """From this machine, not passed on by a proxy running on it, and addressed to it by a
-    loopback name: a page of another site whose name has been pointed at 127.0.0.1 (DNS
-    rebinding) sends its own Host, and must not read a state off the setup page."""
-    if not is_loopback(scope):
-        return False
-    host = b""
-    for name, value in scope["headers"]:
-        if name in FORWARDED:
-            return False
-        if name == b"host":
-            host = value
-    return _loopback_name(host.decode("latin-1"))
-
-
-def _loopback_name(host: str) -> bool:
-    name = urlsplit(f"//{host}").hostname or ""
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class SetupStates:
@@ -140,7 +113,7 @@ def _url_problem(value: str) -> str | None:
 
 
 def _loopback_host(url: str) -> bool:
-    return _loopback_name(urlsplit(url).netloc)
+    return loopback_name(urlsplit(url).netloc)
 
 
 class Setup:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from bot.edge.ingest import Ingest
+from bot.edge.local import is_loopback
 from bot.edge.metrics import EdgeMetrics
 from bot.store.deliveries import PENDING, SKIPPED, NewDelivery
 
@@ -66,14 +66,6 @@ class Signature:
         for start in range(0, len(body), _HOLD_GIL):
             mac.update(view[start:start + _HOLD_GIL])
         return hmac.compare_digest(mac.hexdigest().encode(), header[7:])
-
-
-def is_loopback(scope: Scope) -> bool:
-    client = scope.get("client")
-    try:
-        return ipaddress.ip_address(client[0] if client else "").is_loopback
-    except ValueError:
-        return False
 
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:

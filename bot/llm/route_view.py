@@ -15,6 +15,8 @@ from bot.config import PHASES, Config, ConfigError
 from bot.llm import catalog
 from bot.llm import plan as modelplan
 from bot.llm.footer import footer
+from bot.llm.track_words import model_lines
+from bot.store.track_record import Stats
 from bot.templates import render
 
 
@@ -68,8 +70,10 @@ def _budgets(config: Config) -> str:
             + ", " + ("no cap per job" if per_job is None else f"at most ${per_job:.2f} per job"))
 
 
-def render_route_comment(config: Config, labels: Iterable[str] = (), config_error: str | None = None) -> str:
-    """The ``/route`` reply: a table of phase -> profile, model, why, and the profiles behind it."""
+def render_route_comment(config: Config, labels: Iterable[str] = (), config_error: str | None = None,
+                         record: Stats | None = None, record_days: int = 0) -> str:
+    """The ``/route`` reply: a table of phase -> profile, model, why, the profiles behind it, and
+    (``record``) each model's track record here."""
     labels = list(labels)
     rows = []
     for phase in PHASES:
@@ -88,5 +92,7 @@ def render_route_comment(config: Config, labels: Iterable[str] = (), config_erro
         profiles=[(p, [catalog.describe(s) for s in specs]) for p, specs in config.profiles.items()],
         reserve=config.limits.output_reserve_tokens,
         budgets=_budgets(config),
+        track=model_lines(record) if record is not None else None,
+        track_days=record_days,
         footer=footer([], note="No model was called for this reply."),
     )

@@ -1,12 +1,13 @@
 """Where the embedded-or-shared choice is made, once: SQLite in the data directory on one
-machine, Redis when ``REDIS_URL`` lets workers run on several. Every store the process opens
-comes from here; nothing else reads ``redis_url``.
+machine, Redis when ``REDIS_URL`` lets workers run on several, PostgreSQL when ``DATABASE_URL``
+gives them one ledger. Every store the process opens comes from here; nothing else reads
+``redis_url`` or ``database_url``.
 
-| store | embedded (default) | with ``REDIS_URL`` |
-|---|---|---|
-| deliveries and holds | ``deliveries.sqlite3`` + payload segments | Redis |
-| the queue (huey) | ``queue.sqlite3`` | Redis, blocking reads |
-| ledger of calls and jobs | ``ledger.sqlite3`` | ``ledger.sqlite3``, and this month's spend in Redis |
+| store | embedded (default) | with ``REDIS_URL`` | with ``DATABASE_URL`` |
+|---|---|---|---|
+| deliveries and holds | ``deliveries.sqlite3`` + segments | Redis | (unchanged) |
+| the queue (huey) | ``queue.sqlite3`` | Redis, blocking reads | (unchanged) |
+| ledger: calls, jobs, outcomes | ``ledger.sqlite3`` | the same, and this month's spend in Redis | PostgreSQL, one for all |
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def describe(settings: Settings) -> str:
-    """In words, for logs: where the queue and the delivery store live."""
-    return "redis" if settings.redis_url else f"sqlite in {settings.data_dir}"
+    """In words, for logs: where the queue and the delivery store live (and the ledger, when
+    that is elsewhere)."""
+    where = "redis" if settings.redis_url else f"sqlite in {settings.data_dir}"
+    return where + ("; ledger in postgresql" if settings.database_url else "")
 
 
 def kind(settings: Settings) -> str:
@@ -43,10 +46,18 @@ def open_store(settings: Settings, grace_s: float = 600.0) -> DeliveryStore:
     return SqliteDeliveryStore(Path(settings.data_dir) / "deliveries.sqlite3", grace_s=grace_s)
 
 
+def ledger_kind(settings: Settings) -> str:
+    return "postgresql" if settings.database_url else "sqlite"
+
+
 def open_ledger(settings: Settings, data_dir: Path | None = None) -> Ledger:
-    """The ledger, its monthly spend shared in Redis when workers run on several machines."""
+    """The ledger: in PostgreSQL with ``DATABASE_URL`` (every machine writes and reads the same
+    rows, so nothing else is shared); otherwise SQLite in the data directory, its monthly spend
+    shared in Redis when workers run on several machines."""
     from bot.store.ledger import Ledger
 
+    if settings.database_url:
+        return Ledger(settings.database_url)
     shared = None
     if settings.redis_url:
         from bot.store.spend_redis import RedisSpend

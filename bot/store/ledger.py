@@ -1,21 +1,25 @@
-"""The ledger: every model call and every job, in SQLite in the data directory.
+"""The ledger: every model call and every job, and (``self.outcomes``) what happened to each
+job's output. In SQLite in the data directory, or in PostgreSQL with ``DATABASE_URL`` so every
+machine shares one (``bot.store.sqldb``; the schema is ``bot.store.migrations``).
 
-It answers the budget check (spend this month per repository), ``/cost`` and the metrics. One
-connection guarded by a lock: writes are small and rare next to a model call. With workers on
-several machines (``REDIS_URL``), this month's spend is also kept in Redis
-(``bot.store.spend_redis``), and the budget check and ``/cost`` read it from there.
+It answers the budget check (spend this month per repository), ``/cost``, ``/stats``, the
+dashboard and the metrics. With workers on several machines and only ``REDIS_URL`` (no
+database), this month's spend is also kept in Redis (``bot.store.spend_redis``), and the budget
+check and ``/cost`` read it from there; with PostgreSQL the ledger itself is shared.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+from bot.store.migrations import migrate
+from bot.store.outcome_log import OutcomeLog
+from bot.store.sqldb import Database
 
 
 class SharedSpend(Protocol):
@@ -27,36 +31,6 @@ class SharedSpend(Protocol):
     def close(self) -> None: ...
 
 log = logging.getLogger("model_routing.ledger")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    repo TEXT NOT NULL,
-    job TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    model TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    tokens_in INTEGER NOT NULL DEFAULT 0,
-    tokens_out INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    latency_s REAL NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS calls_repo_at ON calls (repo, at);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    at REAL NOT NULL,
-    repo TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    target TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT,
-    latency_s REAL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -81,26 +55,26 @@ def month_start(now: float | None = None) -> float:
 
 
 class Ledger:
-    def __init__(self, path: Path | str, shared: SharedSpend | None = None) -> None:
-        self.path = Path(path)
+    """``where``: a SQLite file, a PostgreSQL URL, or an open ``Database``; the schema is
+    migrated forward before the first row is written (``bot.store.migrations``)."""
+
+    def __init__(self, where: Path | str | Database, shared: SharedSpend | None = None) -> None:
+        self.db = where if isinstance(where, Database) else Database.open(where)
         self.shared = shared
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        try:
+            migrate(self.db)
+        except BaseException:
+            self.close()
+            raise
+        self.outcomes = OutcomeLog(self.db)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
         if self.shared is not None:
             self.shared.close()
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        return self.db.run(sql, args)
 
     def record_call(self, call: Call, at: float | None = None) -> None:
         at = at if at is not None else time.time()
@@ -149,14 +123,21 @@ class Ledger:
         keys = ("phase", "model", "calls", "tokens_in", "tokens_out", "cost_usd")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def start_job(self, job: str, repo: str, phase: str, target: str) -> None:
+    def start_job(self, job: str, repo: str, phase: str, target: str, event: str = "", at: float | None = None) -> None:
+        """``event``: what triggered it (``issues.labeled``); a job run again starts afresh."""
         self._run(
-            "INSERT OR REPLACE INTO jobs (id, at, repo, phase, target, outcome) VALUES (?,?,?,?,?,?)",
-            (job, time.time(), repo, phase, target, "running"),
+            "INSERT INTO jobs (id, at, repo, phase, target, outcome, event) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET at = excluded.at, repo = excluded.repo, phase = excluded.phase,"
+            " target = excluded.target, outcome = excluded.outcome, event = excluded.event,"
+            " detail = NULL, latency_s = NULL, url = ''",
+            (job, time.time() if at is None else at, repo, phase, target, "running", event),
         )
 
-    def finish_job(self, job: str, outcome: str, detail: str | None = None, latency_s: float | None = None) -> None:
-        self._run("UPDATE jobs SET outcome = ?, detail = ?, latency_s = ? WHERE id = ?", (outcome, detail, latency_s, job))
+    def finish_job(self, job: str, outcome: str, detail: str | None = None, latency_s: float | None = None,
+                   url: str = "") -> None:
+        """``url``: where the job's output is (its comment, pull request or review)."""
+        self._run("UPDATE jobs SET outcome = ?, detail = ?, latency_s = ?, url = ? WHERE id = ?",
+                  (outcome, detail, latency_s, url, job))
 
     def job(self, job: str) -> dict[str, Any] | None:
         rows = self._run("SELECT id, repo, phase, target, outcome, detail FROM jobs WHERE id = ?", (job,))

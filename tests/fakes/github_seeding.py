@@ -149,6 +149,7 @@ class Seeding:
                 commit = store.put_commit(tree, [base_sha, head_sha], message, sig, sig)
                 repo.refs[f"refs/heads/{pull.base_ref}"] = commit.sha
                 pull.merged, pull.merge_commit_sha, pull.merged_by = True, commit.sha, by
+                pull.merged_base = base_sha
             issue.state, issue.closed_at = "closed", now_iso()
             issue.updated_at = issue.closed_at
             return pull

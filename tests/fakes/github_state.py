@@ -127,6 +127,9 @@ class Pull:
     maintainer_can_modify: bool = False
     review_ids: list[int] = field(default_factory=list)
     last_head: str = ""  # kept so a PR still answers after its head branch is deleted
+    # the base branch's head when the PR was merged: a merged PR keeps showing its own commits
+    # and files, as GitHub's does, though its base branch now holds them
+    merged_base: str | None = None
 
 
 @dataclass
@@ -224,6 +227,8 @@ class State:
 
     def pull_shas(self, repo: Repo, pull: Pull) -> tuple[str, str]:
         """(base SHA, head SHA) now: a PR follows both branches as they move."""
+        if pull.merged_base is not None:
+            return pull.merged_base, pull.last_head
         head_repo = self.repo(pull.head_repo) or repo
         pull.last_head = head_repo.head(pull.head_ref) or pull.last_head
         base = repo.head(pull.base_ref) or ""

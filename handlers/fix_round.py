@@ -45,6 +45,7 @@ from bot.github.pull_reads import PullInfo, read_pull
 from bot.github.rest import http_status, paginate
 from bot.llm.errors import ModelError, explain
 from bot.llm.footer import footer
+from bot.llm.plan import route_profile
 from bot.prompts.debug_prompt import complete, fix_messages, read_for_fix
 from bot.prompts.edit_attempts import ESCALATE_TO, Attempts, plan_and_apply
 from bot.store.holds import held
@@ -242,11 +243,14 @@ async def _round(ctx: Context, state: Round, head: BaseSnapshot, failures: Failu
             result.skip("the diagnosis puts the fix outside the code", await state.say("not-fixable"))
             return
         shown = await read_for_fix(ctx.session, inp, diagnosis, limits.fetch_concurrency)
-        start = None
+        # the edits are the implement phase's kind of work, on its profile (routing rules and
+        # all); they are recorded under this job's phase, so a round's cost is the debug phase's
+        edits_profile, why = route_profile(ctx.config, EDITS, labels=list(state.pull.labels))
+        start = (edits_profile, f"fix round {state.round_no}: the edits, on the implement phase's profile ({why})")
         if state.round_no > 1:
             start = (ESCALATE_TO, f"fix round {state.round_no}: CI still failed after round {state.round_no - 1}'s fix")
         await plan_and_apply(
-            ctx.models(job, EDITS),
+            ctx.models(job, PHASE),
             fix_messages(inp, diagnosis, shown, limits.deny_paths, ctx.config.instructions.get(EDITS, ""),
                          state.round_no, state.rounds),
             state.attempts, labels=list(state.pull.labels), items=head.items, contents=inp.contents, shown=shown,

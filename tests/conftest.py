@@ -23,6 +23,7 @@ from bot.github.clients import RetryPolicy
 from bot.github.identity import ACTIONS_BOT
 from bot.settings import Settings
 from tests.fakes.chaos import ChaosProxy
+from tests.fakes.ci_logs import CIFailure, failing_ci_run
 from tests.fakes.fixtures import openapi_path, require
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub
 from tests.fakes.llm import FakeLLM
@@ -157,6 +158,13 @@ def make_dispatcher(make_config: Callable[..., Config]) -> Iterator[Callable[...
     yield build
     for dispatcher in built:
         dispatcher.ledger.close()
+
+
+@pytest.fixture(scope="session")
+def ci(tmp_path_factory: pytest.TempPathFactory) -> CIFailure:
+    """A red CI run's data made by the real tool: pytest run on a small project with a real bug,
+    in a GitHub Actions job log (tests/fakes/ci_logs.py)."""
+    return failing_ci_run(tmp_path_factory.mktemp("ci"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

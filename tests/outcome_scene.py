@@ -7,10 +7,11 @@ tests/fakes/github_events.py or tests/fakes/fixtures.payload) dispatched through
 dispatcher, with the real spec, implement and review handlers against the fake LLM. The model
 replies carry fixed token counts, so every cost is exact.
 
-The fix round is the debug phase's work (issue 14), not built on this branch: its commit is
-pushed with the trailers that phase writes (``Model-Routing-Issue``, ``Model-Routing-Fix-Round``)
-and its job is written to the ledger with the ledger's own API, as ``ctx.job`` and the model
-router write every job. The outcomes handlers read the round from the commit, whoever wrote it.
+The fix round is the debug phase's own (handlers/debug.py): the red run carries a job log made
+by the real pytest on a real bug (tests/fakes/ci_logs.py), the reasoning model's diagnosis and
+the fast model's edit are scripted with fixed token counts, and the phase commits the fix with
+its trailers (``Model-Routing-Issue``, ``Model-Routing-Fix-Round``). The outcomes handlers read
+the round from the commit, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
-from bot.store.ledger import Call
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_events import (
@@ -62,8 +62,18 @@ SPEC_REPLY = Reply("```json\n" + json.dumps(SPEC) + "\n```", prompt_tokens=1_000
 PLAN_REPLY = Reply("```json\n" + json.dumps(PLAN) + "\n```", prompt_tokens=2_000, completion_tokens=400)
 IMPORT_REPLY = Reply("```json\n" + json.dumps(IMPORT_PLAN) + "\n```", prompt_tokens=2_000, completion_tokens=400)
 # the debug job of a fix round: diagnosis by reason-a ($0.0336), edits by fast-a ($0.0012)
-FIX_CALLS = (("high-reasoning", "openai/reason-a", 1_200, 120, 0.0336),
-             ("high-throughput", "openai/fast-a", 1_200, 200, 0.0012))
+# a fix round: reason-a's diagnosis 1,200 in / 120 out = $0.0336, fast-a's edit 1,200 / 200 = $0.0012
+DIAGNOSIS_REPLY = Reply("```json\n" + json.dumps({
+    "summary": "export_csv writes a generator's rows once: the test passes a generator twice.",
+    "root_cause": "widgets/export.py hands csv.writer the rows as given.", "evidence": ["E   AssertionError"],
+    "files": ["widgets/export.py"], "fix_plan": [{"path": "widgets/export.py", "change": "write list(rows)"}],
+    "fixable": True, "suggestions": []}) + "\n```", prompt_tokens=1_200, completion_tokens=120)
+
+
+def fix_reply(content: str = EXPORT_FIXED) -> Reply:
+    return Reply("```json\n" + json.dumps({"summary": "Rows are listed before they are written.", "edits": [
+        {"path": "widgets/export.py", "action": "write", "content": content}]}) + "\n```",
+        prompt_tokens=1_200, completion_tokens=200)
 
 
 def review_reply(path: str, lines: list[int]) -> Reply:
@@ -130,31 +140,31 @@ class Scene:
         return next(p.number for p in self.github.pulls(self.repo) if p.head_ref == branch)
 
     # -- CI and pushes ------------------------------------------------------------------------
-    def ci(self, issue: int, conclusion: str, *, sender: str = BOT) -> list[Outcome]:
-        """One workflow run on the branch's head, told by both events GitHub sends for it."""
+    def ci(self, issue: int, conclusion: str, *, sender: str = BOT, log: str | None = None) -> list[Outcome]:
+        """One workflow run on the branch's head, told by both events GitHub sends for it; a
+        red one with a job ``log`` is what the debug phase reads."""
+        jobs = [{"name": "test", "conclusion": conclusion, "log": log}] if log is not None else None
         run = self.github.add_workflow_run(self.repo, f"model-routing/issue-{issue}", event="pull_request",
-                                           conclusion=conclusion, actor=sender)
-        return [self.send("check_suite", check_suite_completed(self.github, run, sender=sender)),
-                self.send("workflow_run", workflow_run_completed(self.github, run, sender=sender))]
+                                           conclusion=conclusion, actor=sender, jobs=jobs)
+        # both told as the run completes (GitHub sends them together), before either is handled
+        suite, workflow = (check_suite_completed(self.github, run, sender=sender),
+                           workflow_run_completed(self.github, run, sender=sender))
+        return [self.send("check_suite", suite), self.send("workflow_run", workflow)]
 
     def head(self, pull: int) -> str:
         return str(self.github.state.repo(self.repo).pulls[pull].last_head)
 
-    def fix(self, issue: int, pull: int, fix_round: int, files: dict[str, str]) -> Outcome:
-        """A fix round as the debug phase makes it: its job in the ledger, its commit on the
-        branch with both trailers, then the push event."""
-        ledger = self.dispatcher.ledger
-        job = f"d-fix-{fix_round}:debug:#{pull}"
-        ledger.start_job(job, self.repo, "debug", f"#{pull}", event="check_suite.completed")
-        for profile, model, tokens_in, tokens_out, cost in FIX_CALLS:
-            ledger.record_call(Call(self.repo, job, "debug", profile, model, "phase debug", tokens_in, tokens_out,
-                                    cost, 1.0, "ok"))
+    def red_ci_fixed(self, issue: int, pull: int, log: str, fix_round: int = 1,
+                     content: str = EXPORT_FIXED) -> Outcome:
+        """Red CI on the bot's branch: the debug phase diagnoses and commits fix round
+        ``fix_round`` (the check suite's event starts it; the run's own event for the same head
+        is held off), and the fix's push comes back as ``synchronize``. From the second round
+        the reasoning model writes the edits too."""
         before = self.head(pull)
-        message = (f"Fix the export\n\nModel-Routing-Issue: {issue}\n"
-                   f"Model-Routing-Fix-Round: {fix_round}\n")
-        self.github.commit(self.repo, f"model-routing/issue-{issue}", files, message=message, author=BOT)
-        ledger.finish_job(job, "ok", f"fix round {fix_round}", 2.0,
-                          f"https://github.com/{self.repo}/pull/{pull}#issuecomment-{900 + fix_round}")
+        self.llm.script("reason-a", DIAGNOSIS_REPLY)
+        self.llm.script("fast-a" if fix_round == 1 else "reason-a", fix_reply(content))
+        self.ci(issue, "failure", log=log)
+        assert self.head(pull) != before, "the debug phase committed no fix"
         return self.send("pull_request", pull_request_synchronize(self.github, self.repo, pull, before, sender=BOT))
 
     def push(self, pull: int, branch: str, files: dict[str, str], sender: str = "alice") -> Outcome:
@@ -167,13 +177,13 @@ class Scene:
         return self.send("pull_request", pull_request_closed(self.github, self.repo, pull, sender="alice"))
 
     # -- the whole stories --------------------------------------------------------------------
-    def merged_story(self) -> tuple[int, int]:
-        """design -> /approve -> red CI -> fix round 1 -> green CI -> merged; -> (issue, PR)."""
+    def merged_story(self, log: str) -> tuple[int, int]:
+        """design -> /approve -> red CI (``log``: a real failing job's) -> fix round 1 by the
+        debug phase -> green CI -> merged; -> (issue, PR)."""
         number = self.issue()
         self.design(number)
         pull = self.approve(number)
-        self.ci(number, "failure")
-        self.fix(number, pull, 1, {"widgets/export.py": EXPORT_FIXED})
+        self.red_ci_fixed(number, pull, log)
         self.ci(number, "success")
         self.close(pull, merged=True)
         return number, pull

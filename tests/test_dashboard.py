@@ -22,6 +22,7 @@ from bot.edge.dashboard import COOKIE
 from bot.settings import Settings
 from tests.browser import save_screenshot
 from tests.conftest import FAST_RETRY
+from tests.fakes.ci_logs import CIFailure
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM
 from tests.outcome_scene import REPO, Scene
@@ -36,11 +37,11 @@ def money(value: float | None) -> str:
 
 
 @pytest.fixture
-def recorded(github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any) -> Settings:
+def recorded(github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, ci: CIFailure) -> Settings:
     """Two repositories' worth of jobs and outcomes in the settings' ledger."""
     dispatcher = make_dispatcher(settings)
     scene = Scene.start(github, llm, dispatcher)
-    scene.merged_story()
+    scene.merged_story(ci.log)
     scene.closed_story()
     scene.review_story()
     Scene.start(github, llm, dispatcher, "acme/gadgets").switch_story()
@@ -94,7 +95,8 @@ def test_the_page_in_chromium_shows_the_figures_of_api_stats(
 
 def test_api_stats_holds_the_switches_the_jobs_and_the_outcomes(
         recorded: Settings, make_config: Callable[..., Config]) -> None:
-    with TestClient(create_app(recorded, make_config(), workers=0), client=("127.0.0.1", 50000)) as local:
+    with TestClient(create_app(recorded, make_config(), workers=0), base_url="http://127.0.0.1",
+                    client=("127.0.0.1", 50000)) as local:
         api = local.get("/api/stats").json()
     switches = api["spend"]["switches"]
     # gadgets: reason-a answered 500 (a failed attempt; reason-b fell back in), fast-a's edits
@@ -124,6 +126,17 @@ def remote(settings: Settings, make_config: Callable[..., Config]) -> Iterator[C
     yield open_
     for client in opened:
         client.__exit__(None, None, None)
+
+
+def test_a_proxy_on_this_machine_does_not_make_its_visitors_local(
+        settings: Settings, make_config: Callable[..., Config]) -> None:
+    """A reverse proxy here forwards every visitor from 127.0.0.1: its forwarding header, or a
+    public host name, makes the request another machine's (``bot.edge.local``)."""
+    app = create_app(settings, make_config(), workers=0)
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as local:
+        assert local.get("/api/stats").status_code == 200
+        assert local.get("/api/stats", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
+        assert local.get("/api/stats", headers={"Host": "bot.example.com"}).status_code == 404
 
 
 def test_off_loopback_without_a_token_configured_everything_is_404(remote: Any) -> None:

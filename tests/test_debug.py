@@ -25,7 +25,7 @@ from bot.dispatch.dispatcher import Dispatcher, Outcome
 from bot.dispatch.events import Event
 from bot.github.comments import marker
 from bot.settings import Settings
-from tests.fakes.ci_logs import PROJECT, CIFailure, failing_ci_run, run_pytest
+from tests.fakes.ci_logs import PROJECT, CIFailure, run_pytest
 from tests.fakes.fixtures import payload
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_events import check_suite_completed, workflow_run_completed
@@ -42,11 +42,6 @@ FIXED = "        found.append([values[i] for i in range(start, start + width)])\
 FIX_EDIT = {"path": "textstats/windows.py", "action": "edit", "blocks": [{"search": BUGGY, "replace": FIXED}]}
 DOC_EDIT = {"path": "textstats/report.py", "action": "edit",
             "blocks": [{"search": "def peak(values):\n", "replace": 'def peak(values):\n    """The largest value."""\n'}]}
-
-
-@pytest.fixture(scope="module")
-def ci(tmp_path_factory: pytest.TempPathFactory) -> CIFailure:
-    return failing_ci_run(tmp_path_factory.mktemp("ci"))
 
 
 # -- the scene --------------------------------------------------------------------------------
@@ -229,8 +224,10 @@ def test_red_ci_on_the_bots_draft_pr_gets_one_diagnosis_and_one_fix_commit(
     [job] = outcome.results
     assert (job.phase, job.outcome) == ("debug", "ok") and job.detail.startswith("round 1 of 2: commit")
     calls = dispatcher.ledger.calls(f"d-run:debug:#{pull.number}")
+    # both calls are the round's (its phase's cost); the edits on the implement phase's profile
     assert [(c.phase, c.profile, c.model) for c in calls] == [
-        ("debug", "high-reasoning", "openai/reason-a"), ("implement", "high-throughput", "openai/fast-a")]
+        ("debug", "high-reasoning", "openai/reason-a"), ("debug", "high-throughput", "openai/fast-a")]
+    assert calls[1].reason.startswith("fix round 1: the edits, on the implement phase's profile (phase implement")
     assert dispatcher.ledger.job(f"d-run:debug:#{pull.number}")["outcome"] == "ok"
 
 
@@ -283,7 +280,7 @@ def test_a_second_red_run_escalates_the_edits_to_the_reasoning_model(
     assert message(github, second).endswith(f"Model-Routing-Issue: {issue}\nModel-Routing-Fix-Round: 2\n")
     assert "REASONED-FIX" in message(github, second)
     calls = dispatcher.ledger.calls(f"d-second:debug:#{number}")
-    assert [(c.phase, c.profile) for c in calls] == [("debug", "high-reasoning"), ("implement", "high-reasoning")]
+    assert [(c.phase, c.profile) for c in calls] == [("debug", "high-reasoning"), ("debug", "high-reasoning")]
     assert calls[1].reason.startswith("fix round 2: CI still failed after round 1's fix")
     status = [b for b in round_comments(github, number) if "round=2" in b.split("\n", 1)[0]]
     assert len(status) == 1 and "## CI fix round 2 of 2" in status[0]

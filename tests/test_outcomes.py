@@ -15,6 +15,7 @@ from bot.dispatch.dispatcher import Dispatcher
 from bot.store import outcome_log as kinds
 from bot.store.ledger import Call, Ledger
 from bot.store.outcome_log import STALE_AFTER_S, OutcomeRow
+from tests.fakes.ci_logs import CIFailure
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_events import workflow_run_completed
 from tests.fakes.llm import FakeLLM
@@ -32,11 +33,12 @@ def scene(github: FakeGitHub, llm: FakeLLM, settings: Any, make_dispatcher: Any)
     return Scene.start(github, llm, make_dispatcher(settings))
 
 
-def test_design_approve_red_ci_fix_green_merged(scene: Scene) -> None:
+def test_design_approve_red_ci_fix_green_merged(scene: Scene, ci: CIFailure) -> None:
     started = time.time()
-    issue, pull = scene.merged_story()
+    issue, pull = scene.merged_story(ci.log)
 
-    spec, impl, fix = f"d-1:spec:#{issue}", f"d-2:implement:#{issue}", f"d-fix-1:debug:#{pull}"
+    # the red run's check_suite (delivery d-3) started the fix round; its workflow_run was held off
+    spec, impl, fix = f"d-1:spec:#{issue}", f"d-2:implement:#{issue}", f"d-3:debug:#{pull}"
     assert rows(scene.dispatcher) == [
         (kinds.SPEC_APPROVED, "#1", spec, spec, "spec", "high-reasoning", "openai/reason-a", None),
         # the red run of the implementation's commit, told twice (check_suite, workflow_run)
@@ -48,13 +50,15 @@ def test_design_approve_red_ci_fix_green_merged(scene: Scene) -> None:
     ]
     [approved] = scene.dispatcher.ledger.outcomes.rows(REPO, kinds=[kinds.SPEC_APPROVED])
     assert approved.value is not None and 0 <= approved.value < time.time() - started
-    # the CI events came from the bot itself: only the observers heard them, and no job ran
-    ci = [o for (name, _, _), o in zip(scene.sent, scene.outcomes, strict=True) if name in ("check_suite", "workflow_run")]
-    assert len(ci) == 4 and all(o.handled and o.results == [] for o in ci)
+    # the CI events came from the bot itself: the observers heard them all; of the handlers that
+    # act, only the fix round, once, for the red run
+    told = [o for (name, _, _), o in zip(scene.sent, scene.outcomes, strict=True) if name in ("check_suite", "workflow_run")]
+    assert len(told) == 4 and all(o.handled for o in told)
+    assert [[(r.phase, r.outcome) for r in o.results] for o in told] == [[("debug", "ok")], [("debug", "skipped")], [], []]
 
 
-def test_every_delivery_again_records_nothing_new(scene: Scene) -> None:
-    scene.merged_story()
+def test_every_delivery_again_records_nothing_new(scene: Scene, ci: CIFailure) -> None:
+    scene.merged_story(ci.log)
     before = rows(scene.dispatcher)
     for name, body, delivery in list(scene.sent):
         if name != "issue_comment" and not (name == "issues" and body["action"] == "labeled"):
@@ -91,14 +95,13 @@ def test_review_findings_posted_and_acted_on(scene: Scene) -> None:
     assert len(rows(scene.dispatcher)) == 2
 
 
-def test_still_red_after_the_last_fix_round_is_given_up(scene: Scene) -> None:
+def test_still_red_after_the_last_fix_round_is_given_up(scene: Scene, ci: CIFailure) -> None:
     number = scene.issue()
     scene.design(number)
     pull = scene.approve(number)
-    scene.ci(number, "failure")
-    for fix_round in (1, 2):  # limits.fix_rounds: 2 by default
-        scene.fix(number, pull, fix_round, {"widgets/export.py": EXPORT_FIXED + f"# round {fix_round}\n"})
-        scene.ci(number, "timed_out" if fix_round == 2 else "failure")
+    for fix_round in (1, 2):  # limits.fix_rounds: 2 by default; each round's red run starts it
+        scene.red_ci_fixed(number, pull, ci.log, fix_round, EXPORT_FIXED + f"# round {fix_round}\n")
+    scene.ci(number, "timed_out", log=ci.log)  # red after the last round: the bot stops there
 
     found = [(r[0], r[7]) for r in rows(scene.dispatcher)]
     assert found == [(kinds.SPEC_APPROVED, None), (kinds.CI_RED, 0), (kinds.CI_RED, 1), (kinds.CI_RED, 2),

@@ -202,8 +202,8 @@ def test_the_callback_stores_the_app_and_the_server_uses_it_at_once(
         signed = {**unsigned, "X-GitHub-Delivery": "w-2", "X-Hub-Signature-256": app.sign(body)}
         assert http.post("/webhook", content=body, headers=signed).status_code == 202
 
-        # the setup routes are gone
-        assert http.get("/").status_code == 404
+        # the setup routes are gone: the dashboard has taken the home page
+        assert_no_setup(http.get("/"))
         assert http.get(callback).status_code == 404
         assert http.get("/setup/callback", params={"code": "abc", "state": "x"}).status_code == 404
         assert http.get("/installed", params={"installation_id": "1"}).status_code == 200
@@ -278,14 +278,20 @@ def test_a_data_directory_that_cannot_take_the_file_leaves_nothing_behind(
     assert local.get("/").status_code == 200  # not configured
 
 
+def assert_no_setup(home: httpx.Response) -> None:
+    """A configured server's home page is the dashboard (this client is local), never setup."""
+    assert home.status_code == 200 and "<title>Model Routing Bot: dashboard</title>" in home.text
+    assert "settings/apps/new" not in home.text and "manifest" not in home.text
+
+
 # -- safety -----------------------------------------------------------------------------------
 def test_the_setup_routes_answer_404_on_a_configured_server(
         settings: Settings, app_settings: Settings, make_config: Callable[..., Config]) -> None:
     for configured in (settings, app_settings):  # a token, an App from the environment
         with TestClient(create_app(configured, make_config(), workers=0), base_url=BASE, client=LOCAL) as client:
-            assert client.get("/").status_code == 404
+            assert_no_setup(client.get("/"))
             assert client.get("/setup/callback", params={"code": "abc", "state": "x"}).status_code == 404
-            assert client.get("/?token=whatever").status_code == 404
+            assert_no_setup(client.get("/?token=whatever"))
 
 
 def test_another_machine_needs_the_setup_token(github: FakeGitHub, bare: Settings, edge: Edge) -> None:
@@ -349,7 +355,7 @@ def test_serve_says_which_credentials_it_uses_and_the_environment_wins(
         assert (f"GitHub credentials: App {github.app.app_id} from the environment (GITHUB_APP_ID, "
                 f"GITHUB_APP_PRIVATE_KEY); the App stored in {data / FILE_NAME} is not used: the "
                 "environment wins") in serve.log()
-        assert httpx.get(serve.url + "/").status_code == 404
+        assert_no_setup(httpx.get(serve.url + "/"))
         as_stored = webhook_headers("watch", "e-1", body, secret=str(stored.webhook_secret))
         assert httpx.post(serve.url + "/webhook", content=body, headers=as_stored).status_code == 401
         as_env = webhook_headers("watch", "e-2", body, secret="env-webhook-secret")
@@ -358,7 +364,7 @@ def test_serve_says_which_credentials_it_uses_and_the_environment_wins(
     with ServeProcess(tmp_path, base, "--workers", "0") as serve:  # the file alone
         assert (f"GitHub credentials: App routing-stored-app (id {stored.app_id}) stored in "
                 f"{data / FILE_NAME}") in serve.log()
-        assert httpx.get(serve.url + "/").status_code == 404
+        assert_no_setup(httpx.get(serve.url + "/"))
         signed = {**webhook_headers("watch", "f-1", body, secret=None), "X-Hub-Signature-256": sign(
             body, str(stored.webhook_secret))}
         assert httpx.post(serve.url + "/webhook", content=body, headers=signed).status_code == 202

@@ -114,5 +114,6 @@ def test_from_the_setup_page_to_a_job_run_as_the_new_app(
         tokens = [r.path for r in github.requests if r.path.endswith("/access_tokens")]
         assert tokens == [f"/app/installations/{installation.id}/access_tokens"]
 
-        page.goto(served.url + "/")
-        assert page.locator("h1").inner_text() == "Not found"
+        page.goto(served.url + "/")  # configured now: the home page is the dashboard, not setup
+        assert page.title() == "Model Routing Bot: dashboard"
+        assert page.locator("form[action$='settings/apps/new']").count() == 0

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.ci_logs import CIFailure
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM
 from tests.outcome_scene import REPO, Scene
@@ -27,9 +28,9 @@ FOOTER = """
 
 
 @pytest.fixture
-def scene(github: FakeGitHub, llm: FakeLLM, settings: Any, make_dispatcher: Any) -> Scene:
+def scene(github: FakeGitHub, llm: FakeLLM, settings: Any, make_dispatcher: Any, ci: CIFailure) -> Scene:
     scene = Scene.start(github, llm, make_dispatcher(settings))
-    scene.merged_story()  # issue #1, PR #2: red, one fix round, green, merged
+    scene.merged_story(ci.log)  # issue #1, PR #2: red, one fix round, green, merged
     scene.closed_story()  # issue #3, PR #4: spec revised once, taken over, closed
     scene.review_story()  # PR #5: two inline findings, one line rewritten by a push
     return scene

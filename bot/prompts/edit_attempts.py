@@ -76,7 +76,7 @@ async def plan_and_apply(
     convo = list(messages)
     seen = set(shown)
     steps = ["first", "repair"] + ([] if start and start[0] == ESCALATE_TO else ["escalate"])
-    if start:
+    if start and start[0] == ESCALATE_TO:
         done.switch = f"Edits written by `{start[0]}` from the start: {start[1]}."
     for step in steps:
         options: dict[str, Any] = {}

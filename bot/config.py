@@ -36,6 +36,9 @@ class ModelSpec(Strict):
     max_output_tokens: int | None = Field(default=None, gt=0)
     input_cost_per_million: float | None = Field(default=None, ge=0)
     output_cost_per_million: float | None = Field(default=None, ge=0)
+    # USD per million prompt tokens read from the provider's prompt cache; unset: litellm's map
+    # (``cache_read_input_token_cost``). Setting it also says the model caches prompt prefixes.
+    cache_read_cost_per_million: float | None = Field(default=None, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed to litellm as is
 
@@ -64,6 +67,9 @@ class Triggers(Strict):
     approve_labels: list[str] = Field(default_factory=lambda: ["spec-approved"])
     large_pr: LargePR = Field(default_factory=LargePR)
     review_on: list[ReviewAction] = Field(default_factory=lambda: list(REVIEW_ACTIONS))
+    # a pull request the bot reviewed before is re-reviewed on what the push changed, with the
+    # whole pull request as reference; false: every review reads the whole change again
+    incremental_review: bool = True
 
 
 class Budgets(Strict):
@@ -80,6 +86,10 @@ class Limits(Strict):
     max_bytes_changed: int = Field(default=500_000, gt=0)
     deny_paths: list[str] = Field(default_factory=list)
     fetch_concurrency: int = Field(default=16, ge=1, le=64)
+    # an incremental review re-reads the whole pull request as reference (a cached prefix when
+    # the provider caches it); that reference costs at most this share of the full review it
+    # builds on, so a push costs a fraction of a review even when the cache misses
+    delta_reference_share: float = Field(default=0.2, ge=0, le=1)
 
 
 class RepoConfig(Strict):
@@ -271,7 +281,8 @@ def _tighter_limits(operator: Limits, repo: Limits) -> Limits:
     """A repository may lower the caps and add deny paths, never raise a cap or lift a path."""
     written = repo.model_fields_set
     update: dict[str, Any] = {}
-    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens"):
+    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens",
+                "delta_reference_share"):
         if key in written:
             update[key] = min(getattr(operator, key), getattr(repo, key))
     if "output_reserve_tokens" in written:

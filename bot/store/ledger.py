@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS calls (
     cost_usd REAL NOT NULL DEFAULT 0,
     latency_s REAL NOT NULL DEFAULT 0,
     outcome TEXT NOT NULL,
-    error TEXT
+    error TEXT,
+    tokens_cached INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_repo_at ON calls (repo, at);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -73,6 +74,7 @@ class Call:
     latency_s: float
     outcome: str  # "ok", "error", "skipped"
     error: str | None = None
+    tokens_cached: int = 0  # of tokens_in, read from the provider's prompt cache
 
 
 def month_start(now: float | None = None) -> float:
@@ -91,6 +93,9 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        if "tokens_cached" not in columns:  # a ledger written before cached tokens were recorded
+            self._db.execute("ALTER TABLE calls ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -106,11 +111,11 @@ class Ledger:
         at = at if at is not None else time.time()
         self._run(
             "INSERT INTO calls (at, repo, job, phase, profile, model, reason, tokens_in, tokens_out,"
-            " cost_usd, latency_s, outcome, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " cost_usd, latency_s, outcome, error, tokens_cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 at, call.repo, call.job, call.phase, call.profile,
                 call.model, call.reason, call.tokens_in, call.tokens_out, call.cost_usd,
-                call.latency_s, call.outcome, call.error,
+                call.latency_s, call.outcome, call.error, call.tokens_cached,
             ),
         )
         if self.shared is not None:
@@ -121,7 +126,7 @@ class Ledger:
 
     def calls(self, job: str | None = None) -> list[Call]:
         sql = ("SELECT repo, job, phase, profile, model, reason, tokens_in, tokens_out, cost_usd,"
-               " latency_s, outcome, error FROM calls")
+               " latency_s, outcome, error, tokens_cached FROM calls")
         rows = self._run(sql + " WHERE job = ? ORDER BY id", (job,)) if job else self._run(sql + " ORDER BY id")
         return [Call(*row) for row in rows]
 

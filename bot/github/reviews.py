@@ -50,13 +50,15 @@ class Folded:
     why: str
 
 
-def place(findings: Sequence[Finding], diffmap: DiffMap) -> tuple[list[Finding], list[Folded]]:
-    """-> (inline findings, findings for the body with the reason each is not inline)."""
+def place(findings: Sequence[Finding], diffmap: DiffMap,
+          outside: str = "file not changed in this pull request") -> tuple[list[Finding], list[Folded]]:
+    """-> (inline findings, findings for the body with the reason each is not inline);
+    ``outside`` is the reason for a file the diff does not show."""
     inline: list[Finding] = []
     folded: list[Folded] = []
     for f in findings:
         if f.path not in diffmap:
-            folded.append(Folded(f, "file not changed in this pull request"))
+            folded.append(Folded(f, outside))
         elif f.line is None:
             folded.append(Folded(f, "about the whole file"))
         elif not diffmap.can_comment(f.path, f.line):
@@ -105,3 +107,9 @@ async def post_review(session: Session, number: int, sha: str, body: str, commen
         extra = f"\n\n**Comments GitHub would not place inline:**\n{listed}"
         fallback = body + extra if len(body) + len(extra) <= BODY_LIMIT else body
         return await session.writes.request("POST", path, {**payload, "body": fallback, "comments": []})
+
+
+async def update_review(session: Session, number: int, review_id: int, body: str) -> dict[str, Any]:
+    """Replace the body of one of the bot's reviews (``PUT``: sent twice, it writes once)."""
+    path = f"/repos/{session.repo}/pulls/{number}/reviews/{review_id}"
+    return await session.writes.request("PUT", path, {"body": body})

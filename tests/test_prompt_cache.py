@@ -33,9 +33,10 @@ def ledger() -> Iterator[Ledger]:
 
 
 def messages(question: str) -> list[dict[str, Any]]:
+    """As a review prompt is shaped: the cached part in a message of its own, then the rest."""
     return [{"role": "system", "content": "You review."},
-            {"role": "user", "content": [{"type": "text", "text": STABLE, "cache_control": MARK},
-                                         {"type": "text", "text": question}]}]
+            {"role": "user", "content": [{"type": "text", "text": STABLE, "cache_control": MARK}]},
+            {"role": "user", "content": question}]
 
 
 def caching(make_config: Callable[..., Config], **extra: Any) -> Config:
@@ -54,8 +55,8 @@ def test_a_repeated_prefix_is_read_from_the_cache_recorded_and_priced_at_the_cac
 ) -> None:
     config = caching(make_config)
     llm.default("wide-a", "fine")
-    first = ask(config, ledger, "first question", job="d1:review:#1")
-    second = ask(config, ledger, "second question", job="d2:review:#1")
+    first = ask(config, ledger, "question one", job="d1:review:#1")
+    second = ask(config, ledger, "question two", job="d2:review:#1")
 
     assert llm.requests[1]["messages"][1]["content"][0] == {"type": "text", "text": STABLE, "cache_control": MARK}
     assert (first.tokens_cached, second.tokens_cached) == (0, 2048)  # whole 1,024-token blocks
@@ -79,7 +80,7 @@ def test_a_model_that_does_not_cache_gets_the_same_text_without_breakpoints(
     result = ask(config, ledger, "q")
 
     sent = llm.requests[1]["messages"]
-    assert sent[1] == {"role": "user", "content": STABLE + "q"}  # one string, no cache_control
+    assert sent[1:] == [{"role": "user", "content": STABLE + "q"}]  # one message, one string, no cache_control
     assert result.tokens_cached == 0 and "cached" not in footer([result])
 
 

@@ -63,9 +63,11 @@ def sync(github: FakeGitHub, number: int, before: str, delivery: str) -> Event:
     return Event("pull_request", pull_request_synchronize(github, REPO, number, before), delivery)
 
 
-def user_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
-    content = body["messages"][-1]["content"]
-    return content if isinstance(content, list) else [{"type": "text", "text": content}]
+def stable_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cached part of a review request: the content blocks of its first user message."""
+    system, user, rest = body["messages"]
+    assert (system["role"], user["role"], rest["role"]) == ("system", "user", "user")
+    return [b for b in user["content"] if b.get("cache_control")]
 
 
 def section(prompt: str, heading: str) -> str:
@@ -123,9 +125,9 @@ def test_a_push_is_reviewed_on_the_files_it_changed_after_the_first_review_as_a_
     first, second = llm.requests
     # the stable part (system text, tree, the whole diff at the reviewed head) is the first
     # prompt's own start, byte for byte; both marked for caching; the rest differs
-    stable = [b for b in user_blocks(second) if b.get("cache_control")]
+    stable = stable_of(second)
     assert len(stable) == 2 and second["messages"][0] == first["messages"][0]
-    assert user_blocks(first)[:2] == stable
+    assert stable_of(first) == stable
     assert "## Diff of the pull request at " + before[:12] in stable[1]["text"]
     assert len(DIFF_PIECE.findall(stable[1]["text"])) == FILES
     # the diff part holds only the three files the push changed
@@ -170,8 +172,8 @@ def test_with_the_default_share_the_reference_is_the_tree_and_the_diff_of_the_ch
     run(dispatcher, sync(github, number, before, "d-push"))
 
     first, second = llm.requests
-    [stable] = [b for b in user_blocks(second) if b.get("cache_control")]
-    assert stable == user_blocks(first)[0] and "## Repository tree at " + before[:12] in stable["text"]
+    [stable] = stable_of(second)
+    assert stable == stable_of(first)[0] and "## Repository tree at " + before[:12] in stable["text"]
     prompt = "\n".join(message_text(m) for m in second["messages"])
     assert DIFF_PIECE.findall(section(prompt, "## The pull request's whole diff of those files")) == [
         "lib/extra_v2.py", FIRST, modified_path(1)]
@@ -270,11 +272,14 @@ def test_a_rebase_onto_a_new_base_and_review_full_give_full_reviews(
     assert "Requested by `/review full` from alice." in review.body
 
 
+@pytest.mark.parametrize(("new", "method"), [("NEW: header", "POST"), ("", "PUT")])
 def test_dry_run_plans_the_writes_a_real_run_makes(
-    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config]
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config],
+    new: str, method: str,
 ) -> None:
+    """A new review (something new) or the last one edited (nothing new): the same either way."""
     dispatcher = make_dispatcher(settings, caching_config(make_config))
-    number, before = first_review(github, llm, dispatcher, reviewer(new="NEW: header"))
+    number, before = first_review(github, llm, dispatcher, reviewer(new=new))
     push_three(github)
     event = sync(github, number, before, "d-push")
 
@@ -291,5 +296,7 @@ def test_dry_run_plans_the_writes_a_real_run_makes(
                 for w in made]
 
     dry = planned(True)
-    assert len(github.reviews(REPO, number)) == 1  # nothing written
-    assert dry == planned(False) and dry[0][:2] == ("POST", f"/repos/{REPO}/pulls/{number}/reviews")
+    [review] = github.reviews(REPO, number)  # nothing written
+    assert review.body.startswith(f"<!-- model-routing:review pr={number} sha={before} -->")
+    path = f"/repos/{REPO}/pulls/{number}/reviews" + (f"/{review.id}" if method == "PUT" else "")
+    assert dry == planned(False) and [w[:2] for w in dry] == [(method, path)]

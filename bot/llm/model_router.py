@@ -283,12 +283,21 @@ class ModelRouter:
 def _for_model(messages: Messages, spec: ModelSpec) -> Messages:
     """The messages as this model is sent them: cache breakpoints (``cache_control`` on a
     content block, as litellm carries them to Anthropic and Gemini) only to a model that caches
-    prompt prefixes; any other gets the same text without them."""
+    prompt prefixes; any other gets the same text without them, and consecutive messages of one
+    role (a cached part and the rest) as one, since some chat templates insist that user and
+    assistant alternate."""
     if not any(isinstance(m.get("content"), list) or "cache_control" in m for m in messages):
         return messages
     if catalog.supports_prompt_caching(spec):
         return messages
-    return [catalog.flat_message(m) for m in messages]
+    out: Messages = []
+    for message in map(catalog.flat_message, messages):
+        last = out[-1] if out else None
+        if last is not None and last.get("role") == message.get("role") and set(last) == set(message) == {"role", "content"}:
+            out[-1] = {"role": last["role"], "content": f"{last['content']}{message['content']}"}
+        else:
+            out.append(message)
+    return out
 
 
 def cached_tokens(usage: Any) -> int:

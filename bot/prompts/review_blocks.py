@@ -44,12 +44,14 @@ def diff_block(sha: str, diffs: Sequence[Piece], part: str = "") -> str:
 
 
 def review_messages(system: str, stable: Sequence[str], variable: Sequence[str]) -> list[dict[str, Any]]:
-    """System text, then the user's text as content blocks: the stable ones first, each ending
-    in a cache breakpoint (the router sends breakpoints only to a model that caches prefixes),
-    then the part that changes from one review to the next."""
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": text, "cache_control": CACHE_MARK} for text in stable]
-    blocks += [{"type": "text", "text": text} for text in variable]
-    return [{"role": "system", "content": system}, {"role": "user", "content": blocks}]
+    """System text; a user message of the stable blocks, each ending in a cache breakpoint (the
+    router sends breakpoints only to a model that caches prefixes); then a user message of what
+    changes from one review to the next. Two messages, not one: litellm caches Gemini's prompt
+    by whole messages (explicit context caching), so the part that changes must not share the
+    cached one's message."""
+    blocks = [{"type": "text", "text": text, "cache_control": CACHE_MARK} for text in stable]
+    return [{"role": "system", "content": system}, {"role": "user", "content": blocks},
+            {"role": "user", "content": "".join(variable)}]
 
 
 def tree_budget_for(window: int, reserve: int) -> int:

@@ -230,7 +230,7 @@ async def _review_push(ctx: Context, pull: PullInfo, basis: Basis, reading: Read
     model = await models.complete(PHASE, inp.prompts[0].messages, labels=pull.labels, response_model=ReviewReply)
     result.add_model(model)
     merged = merge_replies([model.data])
-    kept, records, repeated = new_findings(merged.findings, anchors_of(merged.findings, inp.files, inp.texts),
+    kept, records, repeated = new_findings(merged.findings, anchors_of(merged.findings, [*inp.pull_files, *inp.files], inp.texts),
                                            inp.standing)
     record = replace(inp.record, findings=(*inp.standing, *records))
     c = inp.coverage

@@ -199,6 +199,7 @@ def test_a_push_with_nothing_new_edits_the_last_review_and_a_finding_is_never_po
     assert (put.method, put.path) == ("PUT", f"/repos/{REPO}/pulls/{number}/reviews/{posted.id}")
     [review] = github.reviews(REPO, number)  # no second review
     lines = review.body.split("\n")
+    assert lines[4:6] == ["", "Reviewed."]  # one line added under the title, nothing else moved
     assert lines[0] == f"<!-- model-routing:review pr={number} sha={head} -->"
     assert lines[1].startswith(f"## Review of {before[:7]}: ")
     assert lines[3].startswith(f"**Checked `{before[:7]}..{head[:7]}`: nothing new.** The last push "
@@ -300,3 +301,32 @@ def test_dry_run_plans_the_writes_a_real_run_makes(
     assert review.body.startswith(f"<!-- model-routing:review pr={number} sha={before} -->")
     path = f"/repos/{REPO}/pulls/{number}/reviews" + (f"/{review.id}" if method == "PUT" else "")
     assert dry == planned(False) and [w[:2] for w in dry] == [(method, path)]
+
+
+def test_a_push_beyond_the_compare_apis_300_files_says_so_and_an_empty_push_calls_no_model(
+    github: FakeGitHub, llm: FakeLLM, settings: Settings, make_dispatcher: Any, make_config: Callable[..., Config]
+) -> None:
+    dispatcher = make_dispatcher(settings, caching_config(make_config))  # F1 moves one line down
+    number, before = first_review(github, llm, dispatcher, reviewer(new="NEW: header", repeat_line=22))
+    head = github.commit(REPO, "feature", {f"gen/g{i:03d}.py": f"g = {i}\n" for i in range(301)}
+                         | {FIRST: "# top\n" + github.files(REPO, "feature")[FIRST].decode()}, message="Generate")
+
+    run(dispatcher, sync(github, number, before, "d-big-push"))
+
+    review = github.reviews(REPO, number)[-1]
+    assert f"## Review of {before[:7]}..{head[:7]}" in review.body
+    assert "**Coverage:** 300 of 300 files the push changed read" in review.body
+    assert ("- changes to files beyond the 300 GitHub's compare API lists: the push changed at least that many, "
+            "and the compare API lists no more; `/review full` reads the whole change") in review.body
+
+    calls, writes = len(llm.requests), len(github.writes())
+    empty = github.commit(REPO, "feature", {}, message="Empty")
+    [result] = run(dispatcher, sync(github, number, head, "d-empty")).results
+    assert len(llm.requests) == calls and result.detail == f"nothing changed in 1 commit(s) since {head[:7]}"
+    [put] = github.writes()[writes:]
+    assert put.method == "PUT" and put.path.endswith(f"/reviews/{review.id}")
+    assert (f"**Checked `{head[:7]}..{empty[:7]}`: nothing new.** The last push (1 commit) changed no file; "
+            "no model was called; 2 earlier findings still stand.") in github.reviews(REPO, number)[-1].body
+    # F1, reported again beside a file the compare API did not list, is still known by its line's text
+    assert "1 finding repeating one already posted was left out" in review.body
+

@@ -131,7 +131,7 @@ def checked_body(last: LastReview, number: int, head: str, line: str, record: Re
     after = lines[title + 1 : title + 3]
     if len(after) == 2 and not after[0] and after[1].startswith(CHECKED):
         del lines[title + 1 : title + 3]
-    lines[title + 1 : title + 1] = ["", line]
+    lines[title + 1 : title + 1] = ["", line.strip()]
     return "\n".join(lines).rstrip("\n") + "\n" + record_text(record)
 
 

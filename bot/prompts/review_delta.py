@@ -75,6 +75,7 @@ class DeltaInput:
     prompts: list[Prompt]
     coverage: DeltaCoverage
     files: list[ChangedFile]  # what the push changed
+    pull_files: list[ChangedFile]  # what the pull request changes, at the new head
     texts: dict[str, str]  # the new text of each changed file that was read
     standing: list[Reported]
     record: ReviewRecord
@@ -156,7 +157,7 @@ async def assemble_delta(ctx: Context, pull: PullInfo, router: ModelRouter, basi
     coverage.files_read = len({p.path for p in delta if p.path in with_patch})
     coverage.lines_read = sum(p.lines for p in delta)
     _note_push(coverage, files, since.files_capped)
-    return DeltaInput(pull, [prompt], coverage, files, texts, still, record, profile)
+    return DeltaInput(pull, [prompt], coverage, files, listed.files, texts, still, record, profile)
 
 
 def _reference(ctx: Context, router: ModelRouter, pull: PullInfo, basis: Basis, tree: RepoTree,
@@ -171,7 +172,9 @@ def _reference(ctx: Context, router: ModelRouter, pull: PullInfo, basis: Basis, 
     changed = [f.path for f in at_anchor.files]
     most = tree_budget_for(record.window, reserve)  # what the review at the anchor gave the tree
     every = count("\n".join(paths)) if paths else 0
-    diffs = None if at_anchor.files_capped else diff_pieces(at_anchor.files, count)
+    # at least a token every 4 characters: a diff that long is over the budget, uncounted
+    short = sum(len(f.patch or "") for f in at_anchor.files) // 4 <= budget
+    diffs = diff_pieces(at_anchor.files, count) if short and not at_anchor.files_capped else None
     text, tokens, shown = packing.tree_listing(paths, changed, most, count, every)
     diff_tokens = count(diff_block(record.anchor, diffs)) if diffs else 0
     if diffs and tokens + diff_tokens <= budget:
@@ -189,7 +192,7 @@ def _reference(ctx: Context, router: ModelRouter, pull: PullInfo, basis: Basis, 
         coverage.left_out.append(
             f"the pull request's diff at {record.anchor[:7]} as reference: GitHub's compare API lists at most "
             f"{len(at_anchor.files):,} files, fewer than the pull request changed then")
-    elif not diffs:
+    elif diffs is None:
         coverage.left_out.append(
             f"the pull request's whole diff at {record.anchor[:7]} as reference: it would cost more than "
             f"limits.delta_reference_share ({ctx.config.limits.delta_reference_share:g}) of the review at "

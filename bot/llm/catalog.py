@@ -170,7 +170,7 @@ def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str) -> in
         content = m.get("content")
         if isinstance(content, list):
             counted += sum(count_tokens(str(b.get("text", "")), model) for b in content if isinstance(b, dict))
-            rest.append({**flat_message(m), "content": ""})
+            rest.append({k: v for k, v in m.items() if k != "cache_control"} | {"content": ""})
         elif isinstance(content, str) and (big := _parallel_count(content, model)) is not None:
             counted += big
             rest.append({**m, "content": ""})

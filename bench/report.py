@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ("ingress", "large_pr", "cost", "startup", "first_write", "tokens")
+ORDER = ("ingress", "large_pr", "cost", "incremental", "startup", "first_write", "tokens")
 
 INTRO = """# Benchmarks
 

@@ -286,3 +286,76 @@ def start_bench_llm() -> BenchLLM:
     llm = BenchLLM()
     llm.start()
     return llm
+
+
+# ---------------------------------------------------------------------------- pushes and re-reviews
+
+
+def mirrored_defaults(llm_url: str, **extra: Any) -> Any:
+    """The default operator config (bot/config.py DEFAULT_PROFILES) mirrored onto the fake LLM:
+    each model as `openai/bench-<name>` with `base_model` = the default model, so windows, prices,
+    cached prices and whether it caches prompts are litellm's for that model. Budgets lifted."""
+    from bot.config import DEFAULT_PROFILES, Config
+
+    profiles = {p: [{"model": "openai/bench-" + s.model.replace("/", "-"), "base_model": s.model} for s in specs]
+                for p, specs in DEFAULT_PROFILES.items()}
+    data = operator_config(llm_url, profiles, budgets={"monthly_usd": None, "per_job_usd": None}, **extra)
+    return Config.model_validate(data)
+
+
+def opened_event(github: FakeGitHub, repo_name: str, pull: Any) -> dict[str, Any]:
+    """`pull_request.opened` for a pull request of the fake, from GitHub's example payload."""
+    from tests.fakes import github_shapes as shapes
+    from tests.fakes.fixtures import payload
+
+    state = github.state
+    with state.lock:
+        shape = shapes.pull_request(github.url, state, state.repo(repo_name), pull)
+    return payload("pull_request", "opened", repo=repo_name, sender=WRITER, number=pull.number, pull_request=shape)
+
+
+def push_three(github: FakeGitHub, repo_name: str, branch: str, change: dict[str, str], tag: str) -> str:
+    """A push that changes three files of the pull request: five lines added to each."""
+    paths = sorted(p for p in change if p.endswith(".py"))[:3]
+    now = github.files(repo_name, branch)
+    edits = {p: now[p].decode() + "".join(f"    pushed_{tag}_{i} = compute_value({i})\n" for i in range(5))
+             for p in paths}
+    return github.commit(repo_name, branch, edits, message=f"Push {tag}", author=WRITER)
+
+
+def run_priced(name: str, data_root: Path, github: FakeGitHub, config: Any, event_name: str, body: dict[str, Any],
+               dry_run: bool) -> dict[str, Any]:
+    """One event through `dispatch_once` (as `model-routing replay` runs it) in a data directory
+    of its own; -> what its ledger recorded (cost, tokens, cached tokens, models) and what the
+    review it wrote or planned says (title, coverage line or the "Checked" line)."""
+    import json
+
+    from bot.cli.runner import dispatch_once
+    from bot.dispatch.events import parse_event
+    from bot.settings import Settings
+    from bot.store.ledger import Ledger
+
+    data_dir = data_root / name.replace(" ", "-").replace(",", "").replace("/", "-")
+    settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=data_dir)
+    event = parse_event(event_name, json.dumps(body).encode(), f"bench-{time.time_ns()}")
+    planned: list[str] = []
+    writes = len(github.writes())
+    started = time.monotonic()
+    outcome = dispatch_once(settings, config, event, dry_run=dry_run, emit=planned.append)
+    seconds = time.monotonic() - started
+    ledger = Ledger(data_dir / "ledger.sqlite3")
+    calls = [c for c in ledger.calls() if c.outcome == "ok"]
+    ledger.close()
+    made = [json.loads(p) for p in planned] if dry_run else [
+        {"method": w.method, "path": w.path, "body": w.json} for w in github.writes()[writes:]]
+    text = next((str((w["body"] or {}).get("body") or "") for w in made), "")
+    lines = text.split("\n")
+    return {"name": name, "dry_run": dry_run, "outcome": ", ".join(r.outcome for r in outcome.results) or "none",
+            "detail": "; ".join(r.detail for r in outcome.results),
+            "writes": [f"{w['method']} {w['path']}" for w in made],
+            "coverage": next((x for x in lines if x.startswith(("**Coverage:**", "**Checked"))), ""),
+            "title": next((x for x in lines if x.startswith("## Review of")), ""),
+            "models": sorted({c.model for c in calls}), "calls": len(calls),
+            "tokens_in": sum(c.tokens_in for c in calls), "tokens_cached": sum(c.tokens_cached for c in calls),
+            "tokens_out": sum(c.tokens_out for c in calls), "usd": sum(c.cost_usd for c in calls),
+            "seconds": seconds}

@@ -36,6 +36,9 @@ class ModelSpec(Strict):
     max_output_tokens: int | None = Field(default=None, gt=0)
     input_cost_per_million: float | None = Field(default=None, ge=0)
     output_cost_per_million: float | None = Field(default=None, ge=0)
+    # USD per million prompt tokens read from the provider's prompt cache; unset: litellm's map
+    # (``cache_read_input_token_cost``). Setting it also says the model caches prompt prefixes.
+    cache_read_cost_per_million: float | None = Field(default=None, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed to litellm as is
 
@@ -92,6 +95,10 @@ class Triggers(Strict):
     # app's suites (linters, coverage bots, its own), and only CI runs say the code is broken
     ci_apps: list[str] = Field(default_factory=lambda: ["github-actions"])
 
+    # a pull request the bot reviewed before is re-reviewed on what the push changed, with the
+    # whole pull request as reference; false: every review reads the whole change again
+    incremental_review: bool = True
+
     @model_validator(mode="after")
     def _no_blank_path(self) -> Triggers:
         if any(not p.strip() for p in self.security_paths):
@@ -126,6 +133,10 @@ class Limits(Strict):
     fetch_concurrency: int = Field(default=16, ge=1, le=64)
     # fix rounds on the bot's own branch after red CI; then the draft pull request is the people's
     fix_rounds: int = Field(default=2, ge=0, le=10)
+    # an incremental review re-reads the whole pull request as reference (a cached prefix when
+    # the provider caches it); that reference costs at most this share of the full review it
+    # builds on, so a push costs a fraction of a review even when the cache misses
+    delta_reference_share: float = Field(default=0.2, ge=0, le=1)
 
 
 class RepoConfig(Strict):
@@ -324,7 +335,8 @@ def _tighter_limits(operator: Limits, repo: Limits) -> Limits:
     """A repository may lower the caps and add deny paths, never raise a cap or lift a path."""
     written = repo.model_fields_set
     update: dict[str, Any] = {}
-    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens", "fix_rounds"):
+    for key in ("max_files_changed", "max_bytes_changed", "fetch_concurrency", "context_tokens", "fix_rounds",
+                "delta_reference_share"):
         if key in written:
             update[key] = min(getattr(operator, key), getattr(repo, key))
     if "output_reserve_tokens" in written:

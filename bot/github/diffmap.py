@@ -80,3 +80,20 @@ class DiffMap:
 
     def __contains__(self, path: object) -> bool:
         return path in self._files
+
+
+def line_at(patch: str | None, line: int | None) -> str | None:
+    """The text of head line ``line`` when ``patch`` shows it on the right (an added or a
+    context line), without its diff marker; else None."""
+    if not patch or line is None:
+        return None
+    number = 0
+    for raw in patch.split("\n"):
+        first = raw[:1]
+        if first == "@" and (match := HUNK_HEADER.match(raw)):
+            number = int(match.group(1))
+        elif first in ("+", " "):
+            if number == line:
+                return raw[1:]
+            number += 1
+    return None

@@ -138,7 +138,8 @@ class FileList:
     capped: bool = False  # the list stopped at GitHub's 3,000; else a shortfall is a push while it was read
 
 
-def _changed_file(item: dict[str, Any]) -> ChangedFile:
+def changed_file(item: dict[str, Any]) -> ChangedFile:
+    """A file of the files API's or the compare API's list (the two answer the same shape)."""
     status = str(item.get("status") or "modified")
     patch = item.get("patch")
     return ChangedFile(
@@ -162,7 +163,7 @@ async def list_files(session: Session, pull: PullInfo,
 
     async def page(n: int) -> tuple[list[ChangedFile], bool]:
         resp = await session.gh.arequest("GET", path, params={"per_page": PER_PAGE, "page": n})
-        files = [_changed_file(i) for i in resp.json() or [] if isinstance(i, dict)]
+        files = [changed_file(i) for i in resp.json() or [] if isinstance(i, dict)]
         if on_page is not None:
             on_page(n, files)
         return files, 'rel="next"' in resp.headers.get("link", "")

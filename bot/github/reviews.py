@@ -50,11 +50,12 @@ class Folded:
     why: str
 
 
-def not_inline(path: str, line: int | None, diffmap: DiffMap, placed: int) -> str | None:
+def not_inline(path: str, line: int | None, diffmap: DiffMap, placed: int,
+               outside: str = "file not changed in this pull request") -> str | None:
     """Why a comment on ``path`` at ``line`` cannot go inline when ``placed`` already are;
-    None when GitHub takes it there."""
+    None when GitHub takes it there. ``outside`` is the reason for a file the diff does not show."""
     if path not in diffmap:
-        return "file not changed in this pull request"
+        return outside
     if line is None:
         return "about the whole file"
     if not diffmap.can_comment(path, line):
@@ -64,12 +65,14 @@ def not_inline(path: str, line: int | None, diffmap: DiffMap, placed: int) -> st
     return None
 
 
-def place(findings: Sequence[Finding], diffmap: DiffMap) -> tuple[list[Finding], list[Folded]]:
-    """-> (inline findings, findings for the body with the reason each is not inline)."""
+def place(findings: Sequence[Finding], diffmap: DiffMap,
+          outside: str = "file not changed in this pull request") -> tuple[list[Finding], list[Folded]]:
+    """-> (inline findings, findings for the body with the reason each is not inline);
+    ``outside`` is the reason for a file the diff does not show."""
     inline: list[Finding] = []
     folded: list[Folded] = []
     for f in findings:
-        why = not_inline(f.path, f.line, diffmap, len(inline))
+        why = not_inline(f.path, f.line, diffmap, len(inline), outside)
         if why is None:
             inline.append(f)
         else:
@@ -118,3 +121,9 @@ async def post_review(session: Session, number: int, sha: str, body: str, commen
         extra = f"\n\n**Comments GitHub would not place inline:**\n{listed}"
         fallback = body + extra if len(body) + len(extra) <= BODY_LIMIT else body
         return await session.writes.create(path, {**payload, "body": fallback, "comments": []}, find=written)
+
+
+async def update_review(session: Session, number: int, review_id: int, body: str) -> dict[str, Any]:
+    """Replace the body of one of the bot's reviews (``PUT``: sent twice, it writes once)."""
+    path = f"/repos/{session.repo}/pulls/{number}/reviews/{review_id}"
+    return await session.writes.request("PUT", path, {"body": body})

@@ -98,11 +98,40 @@ def prices(spec: ModelSpec) -> tuple[float, float]:
     return found[0], found[1]
 
 
-def cost(spec: ModelSpec, tokens_in: int, tokens_out: int) -> float:
-    """The USD cost of a call. Computed here rather than with ``litellm.completion_cost``, which
-    fails for custom names and ignores the config's prices."""
+def cached_price(spec: ModelSpec) -> float:
+    """USD per prompt token read from the provider's cache: config, else the map's
+    ``cache_read_input_token_cost`` (``base_model`` first), else the full input price (a
+    provider whose price for cached tokens is not known gets no discount)."""
+    if spec.cache_read_cost_per_million is not None:
+        return spec.cache_read_cost_per_million / PER_MILLION
+    found = _entry(spec).get("cache_read_input_token_cost")
+    return float(found) if found is not None else prices(spec)[0]
+
+
+def cost(spec: ModelSpec, tokens_in: int, tokens_out: int, tokens_cached: int = 0) -> float:
+    """The USD cost of a call; ``tokens_cached`` of ``tokens_in`` were read from the provider's
+    prompt cache and cost its cached rate. Computed here rather than with
+    ``litellm.completion_cost``, which fails for custom names and ignores the config's prices."""
     usd_in, usd_out = prices(spec)
-    return tokens_in * usd_in + tokens_out * usd_out
+    cached = max(0, min(tokens_cached, tokens_in))
+    return (tokens_in - cached) * usd_in + tokens_out * usd_out + (cached * cached_price(spec) if cached else 0.0)
+
+
+def supports_prompt_caching(spec: ModelSpec) -> bool:
+    """Whether a ``cache_control`` breakpoint should be sent to the model: the config names its
+    cached price, or litellm says the model (``base_model`` first) caches prompt prefixes."""
+    if spec.cache_read_cost_per_million is not None:
+        return True
+    name = spec.base_model or spec.model
+    if map_entry(name) is None:
+        return False  # unknown custom endpoint: a field it may refuse is not sent
+    try:
+        from litellm.utils import supports_prompt_caching as litellm_says
+
+        litellm_module()
+        return bool(litellm_says(model=name))
+    except Exception:  # noqa: BLE001 - litellm raises for names it cannot map to a provider
+        return False
 
 
 def supports_response_schema(spec: ModelSpec) -> bool:
@@ -127,20 +156,40 @@ def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str) -> in
     A review prompt is megabytes long; litellm counts it on one thread. For tiktoken-counted
     models a large text is counted here on two, by litellm's own rule (exact in its fixed-size
     pieces up to its limit, else extrapolated from its evenly spaced samples), so the number
-    is the one ``litellm.token_counter`` gives, only sooner."""
+    is the one ``litellm.token_counter`` gives, only sooner. A message whose content is a list
+    of text blocks (a prompt with cache breakpoints) counts as its blocks' texts."""
     litellm = litellm_module()
     if isinstance(text_or_messages, str):
         fast = _parallel_count(text_or_messages, model)
         return fast if fast is not None else int(litellm.token_counter(model=model, text=text_or_messages))
-    big = [i for i, m in enumerate(text_or_messages)
-           if isinstance(m.get("content"), str) and len(m["content"]) >= PARALLEL_CHARS]
-    counted = [_parallel_count(text_or_messages[i]["content"], model) for i in big]
-    if not big or None in counted:
-        return int(litellm.token_counter(model=model, messages=text_or_messages))
     # litellm adds each string's count to the message overhead: count the rest with the big
-    # contents emptied (an empty text counts 0), then add theirs
-    rest = [{**m, "content": ""} if i in big else m for i, m in enumerate(text_or_messages)]
-    return int(litellm.token_counter(model=model, messages=rest)) + sum(n for n in counted if n is not None)
+    # contents (and every block of a list) emptied (an empty text counts 0), then add theirs
+    counted = 0
+    rest: list[dict[str, Any]] = []
+    for m in text_or_messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            counted += sum(count_tokens(str(b.get("text", "")), model) for b in content if isinstance(b, dict))
+            rest.append({k: v for k, v in m.items() if k != "cache_control"} | {"content": ""})
+        elif isinstance(content, str) and (big := _parallel_count(content, model)) is not None:
+            counted += big
+            rest.append({**m, "content": ""})
+        else:
+            rest.append(m)
+    return int(litellm.token_counter(model=model, messages=rest)) + counted
+
+
+def flat_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message whose content is a list of text blocks (a prompt with cache breakpoints) with
+    that content as one string: what is counted, and what a model without prompt caching is
+    sent (the text is the same; only the breakpoints go)."""
+    content = message.get("content")
+    if not isinstance(content, list) and "cache_control" not in message:
+        return message
+    flat = {k: v for k, v in message.items() if k != "cache_control"}
+    if isinstance(content, list):
+        flat["content"] = "".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
+    return flat
 
 
 # The last large text counted, kept (a strong reference: a string's id alone could be reused)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from bot.config import Config, ConfigError, Phase
+from bot.config import Config, ConfigError, ModelSpec, Phase
 from bot.llm import catalog, structured
 from bot.llm import plan as modelplan
 from bot.llm.errors import AllModelsFailed, BudgetExceeded, InvalidOutput, NoModelFits
@@ -39,6 +39,7 @@ class _Answer:
     tokens_out: int
     cost_usd: float
     latency_s: float
+    tokens_cached: int = 0
 
 
 class ModelRouter:
@@ -188,7 +189,8 @@ class ModelRouter:
                 if candidate.group in self._unusable:
                     raise ConfigError(self._unusable[candidate.group])
                 response = await router.acompletion(
-                    model=candidate.group, messages=messages, **self._kwargs(candidate, extra)
+                    model=candidate.group, messages=_for_model(messages, candidate.spec),
+                    **self._kwargs(candidate, extra)
                 )
             except Exception as exc:  # noqa: BLE001 - every provider error falls back (see above)
                 what = self._describe_error(exc, candidate)
@@ -200,9 +202,10 @@ class ModelRouter:
             usage = getattr(response, "usage", None)
             tokens_in = int(getattr(usage, "prompt_tokens", 0) or tokens)
             tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-            cost = catalog.cost(candidate.spec, tokens_in, tokens_out)
-            self._record(plan.phase, candidate, why, tokens_in, tokens_out, cost, latency, "ok", None)
-            return _Answer(candidate, text, why, tokens_in, tokens_out, cost, latency)
+            cached = min(cached_tokens(usage), tokens_in)
+            cost = catalog.cost(candidate.spec, tokens_in, tokens_out, cached)
+            self._record(plan.phase, candidate, why, tokens_in, tokens_out, cost, latency, "ok", None, cached)
+            return _Answer(candidate, text, why, tokens_in, tokens_out, cost, latency, cached)
         raise AllModelsFailed(
             f"every {plan.profile} model that can hold the prompt failed: {'; '.join(failures)}"
             + (f" (skipped: {'; '.join(plan.skipped)})" if plan.skipped else "")
@@ -232,12 +235,13 @@ class ModelRouter:
         return f"failed: {detail}"
 
     def _record(self, phase: str, candidate: modelplan.Candidate, reason: str, tokens_in: int,
-                tokens_out: int, cost: float, latency: float, outcome: str, error: str | None) -> None:
+                tokens_out: int, cost: float, latency: float, outcome: str, error: str | None,
+                tokens_cached: int = 0) -> None:
         """One ledger row per attempt; a failed attempt costs nothing and counts no tokens."""
         self.ledger.record_call(Call(
             repo=self.repo, job=self.job, phase=phase, profile=candidate.profile,
             model=candidate.spec.model, reason=reason, tokens_in=tokens_in, tokens_out=tokens_out,
-            cost_usd=cost, latency_s=latency, outcome=outcome, error=error,
+            cost_usd=cost, latency_s=latency, outcome=outcome, error=error, tokens_cached=tokens_cached,
         ))
 
     def _result(self, plan: modelplan.Plan, answers: list[_Answer], data: D) -> ModelResult[D]:
@@ -247,7 +251,7 @@ class ModelRouter:
             model=last.candidate.spec.model, reason=last.reason,
             tokens_in=sum(a.tokens_in for a in answers), tokens_out=sum(a.tokens_out for a in answers),
             cost_usd=sum(a.cost_usd for a in answers), latency_s=sum(a.latency_s for a in answers),
-            escalated_from=plan.escalated_from,
+            escalated_from=plan.escalated_from, tokens_cached=sum(a.tokens_cached for a in answers),
         )
 
     def _litellm_router(self) -> Any:
@@ -274,3 +278,33 @@ class ModelRouter:
             self._router = litellm.Router(model_list=deployments, num_retries=self.config.retries,
                                           timeout=self.config.timeout, disable_cooldowns=True)
         return self._router
+
+
+def _for_model(messages: Messages, spec: ModelSpec) -> Messages:
+    """The messages as this model is sent them: cache breakpoints (``cache_control`` on a
+    content block, as litellm carries them to Anthropic and Gemini) only to a model that caches
+    prompt prefixes; any other gets the same text without them, and consecutive messages of one
+    role (a cached part and the rest) as one, since some chat templates insist that user and
+    assistant alternate."""
+    if not any(isinstance(m.get("content"), list) or "cache_control" in m for m in messages):
+        return messages
+    if catalog.supports_prompt_caching(spec):
+        return messages
+    out: Messages = []
+    for message in map(catalog.flat_message, messages):
+        last = out[-1] if out else None
+        if last is not None and last.get("role") == message.get("role") and set(last) == set(message) == {"role", "content"}:
+            out[-1] = {"role": last["role"], "content": f"{last['content']}{message['content']}"}
+        else:
+            out.append(message)
+    return out
+
+
+def cached_tokens(usage: Any) -> int:
+    """The prompt tokens a provider read from its cache, as litellm reports them: OpenAI's
+    ``prompt_tokens_details.cached_tokens`` or Anthropic's ``cache_read_input_tokens``."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    found = getattr(details, "cached_tokens", None) if details is not None else None
+    if not found:
+        found = getattr(usage, "cache_read_input_tokens", None) or getattr(usage, "_cache_read_input_tokens", None)
+    return int(found or 0)

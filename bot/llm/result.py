@@ -27,6 +27,7 @@ class ModelResult(Generic[D]):
     cost_usd: float
     latency_s: float
     escalated_from: str | None = None  # profile it escalated from, if any
+    tokens_cached: int = 0  # of tokens_in, read from the provider's prompt cache (cheaper)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@
    chunk is reviewed on its own; the caller merges the answers.
 4. Every prompt is then counted as the router counts it; one over its room sheds context
    files (or is cut in two, for a chunk) and is counted again. Those counts are the coverage's.
+5. A prompt is ordered stable-first (``bot.prompts.review_blocks``): system text, tree, diff, then
+   the context files, the pull request's title and description and the question, so the review
+   of a later push (``bot.prompts.review_delta``) can start with the same bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bot.llm.plan import ESCALATION_PROFILE
 from bot.prompts import packing
 from bot.prompts.packing import Count, Coverage, Piece
 from bot.prompts.related_files import add_extras
+from bot.prompts.review_blocks import diff_block, review_messages, stable_blocks, system_text, tree_budget_for
 from bot.prompts.review_pieces import listed_pieces, render_rest, split_piece
 from bot.templates import render
 
@@ -81,23 +85,35 @@ class Reading:
 
     sha: str
     listing: asyncio.Task[tuple[FileList, list[Piece]]]
-    tree: asyncio.Task[RepoTree]
-    tree_tokens: asyncio.Future[int]  # of every path, one a line: what the prompt's tree shows when it fits
+    tree: asyncio.Task[RepoTree] | None  # None: not started (a push may need another commit's)
+    tree_tokens: asyncio.Future[int] | None  # of every path, one a line: what the prompt's tree shows when it fits
 
     def cancel(self) -> None:
         """Stop what is still in flight (the review was skipped or failed); a read that failed
         meanwhile has its error collected here rather than reported as never retrieved."""
         for task in (self.listing, self.tree, self.tree_tokens):
+            if task is None:
+                continue
             if not task.done():
                 task.cancel()
             elif not task.cancelled():
                 task.exception()
 
+    async def file_list(self) -> FileList:
+        return (await self.listing)[0]
 
-def start(ctx: Context, pull: PullInfo, count: Count) -> Reading:
+    def cancel_tree(self) -> None:
+        for task in (self.tree, self.tree_tokens):
+            if task is not None:
+                task.cancel()
+
+
+def start(ctx: Context, pull: PullInfo, count: Count, tree: bool = True) -> Reading:
     """Begin reading the change now (``pull`` may come from the webhook: its head SHA and file
-    count are all the reads need), so they share a round trip with whatever the caller reads."""
-    return _with_tree(ctx, pull.head_sha, count, asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False)))
+    count are all the reads need), so they share a round trip with whatever the caller reads.
+    Without ``tree``, only the file list: a review of a push reads the tree of another commit."""
+    listing = asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False))
+    return _with_tree(ctx, pull.head_sha, count, listing) if tree else Reading(pull.head_sha, listing, None, None)
 
 
 def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple[FileList, list[Piece]]]) -> Reading:
@@ -112,12 +128,15 @@ def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple
 
 def _messages(ctx: Context, phase: Phase, pull: PullInfo, tree_text: str, tree: tuple[int, int],
               pieces: Sequence[Piece], part: str, others: str) -> list[dict[str, Any]]:
-    system = render("prompts/review_system.md.j2", repo=ctx.repo,
-                    instructions=ctx.config.instructions.get(phase, ""))
-    user = render("prompts/review_user.md.j2", repo=ctx.repo, pull=pull, tree=tree_text,
-                  tree_shown=tree[0], tree_total=tree[1], part=part, others=others,
-                  pieces=[p.text for p in pieces])
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    diffs = [p for p in pieces if p.kind == "diff"]
+    context = [p.text for p in pieces if p.kind != "diff"]
+    rest = render("prompts/review_full.md.j2", pull=pull, context=context, part=part, others=others)
+    cut = tree[0] < tree[1]
+    if part:  # a chunk: only the tree is shared with the other chunks
+        stable = stable_blocks(ctx, pull.number, pull.head_sha, tree_text, cut, None)
+        return review_messages(system_text(ctx, phase), stable, [diff_block(pull.head_sha, diffs, part), rest])
+    stable = stable_blocks(ctx, pull.number, pull.head_sha, tree_text, cut, diffs)
+    return review_messages(system_text(ctx, phase), stable, [rest])
 
 
 def choose_window(router: ModelRouter, labels: Sequence[str], needed: int, reserve: int) -> tuple[str, int]:
@@ -133,15 +152,15 @@ def choose_window(router: ModelRouter, labels: Sequence[str], needed: int, reser
 async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, reading: Reading | None = None) -> ReviewInput:
     if reading is None:
         reading = start(ctx, pull, router.count_tokens)
-    elif reading.sha != pull.head_sha:  # pushed since the webhook: the file list is current, the tree not
-        reading.tree.cancel()
-        reading.tree_tokens.cancel()
+    elif reading.sha != pull.head_sha or reading.tree is None:  # pushed since the webhook: the tree is not current
+        reading.cancel_tree()
         reading = _with_tree(ctx, pull.head_sha, router.count_tokens, reading.listing)
     rendering: asyncio.Future[list[Piece]] | None = None
     try:
         listed, drafts = await reading.listing
         # the diffs not rendered yet are rendered while the tree, then the context files, are read
         rendering = asyncio.ensure_future(asyncio.to_thread(render_rest, listed.files, drafts))
+        assert reading.tree is not None and reading.tree_tokens is not None  # _with_tree started them
         tree = await reading.tree
         return await _assemble(ctx, pull, router, listed, drafts, rendering, tree, reading.tree_tokens)
     finally:
@@ -161,7 +180,7 @@ async def _assemble(ctx: Context, pull: PullInfo, router: ModelRouter, listed: F
     profile, window = choose_window(router, pull.labels, diff_total, reserve)
     room = window - reserve - packing.margin(window)
     paths = [t.path for t in tree.files]
-    tree_budget = int(room * packing.TREE_SHARE)
+    tree_budget = tree_budget_for(window, reserve)
     listing = asyncio.ensure_future(_tree_listing(paths, changed, tree_budget, count, all_paths))
     coverage = Coverage(files_changed=max(pull.changed_files, len(files)), files_listed=len(files),
                         window=window, reserve=reserve, tree_total=len(paths))

@@ -47,6 +47,7 @@ class Call:
     latency_s: float
     outcome: str  # "ok", "error", "skipped"
     error: str | None = None
+    tokens_cached: int = 0  # of tokens_in, read from the provider's prompt cache
 
 
 def month_start(now: float | None = None) -> float:
@@ -80,11 +81,11 @@ class Ledger:
         at = at if at is not None else time.time()
         self._run(
             "INSERT INTO calls (at, repo, job, phase, profile, model, reason, tokens_in, tokens_out,"
-            " cost_usd, latency_s, outcome, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " cost_usd, latency_s, outcome, error, tokens_cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 at, call.repo, call.job, call.phase, call.profile,
                 call.model, call.reason, call.tokens_in, call.tokens_out, call.cost_usd,
-                call.latency_s, call.outcome, call.error,
+                call.latency_s, call.outcome, call.error, call.tokens_cached,
             ),
         )
         if self.shared is not None:
@@ -95,7 +96,7 @@ class Ledger:
 
     def calls(self, job: str | None = None) -> list[Call]:
         sql = ("SELECT repo, job, phase, profile, model, reason, tokens_in, tokens_out, cost_usd,"
-               " latency_s, outcome, error FROM calls")
+               " latency_s, outcome, error, tokens_cached FROM calls")
         rows = self._run(sql + " WHERE job = ? ORDER BY id", (job,)) if job else self._run(sql + " ORDER BY id")
         return [Call(*row) for row in rows]
 

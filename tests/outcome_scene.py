@@ -16,7 +16,6 @@ the round from the commit, whoever wrote it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +102,7 @@ class Scene:
         prefix = "d" if self.repo == REPO else self.repo.split("/")[1]  # delivery ids are unique on GitHub
         event = Event(name, body, delivery or f"{prefix}-{self.deliveries}")
         self.sent.append((name, body, event.delivery_id))
-        outcome = asyncio.run(self.dispatcher.dispatch(event))
+        outcome = self.dispatcher.run_once(event)
         self.outcomes.append(outcome)
         return outcome
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -160,7 +159,7 @@ def test_slash_route_replies_with_the_table(github: FakeGitHub, llm: FakeLLM, se
     body: dict[str, Any] = payload("issue_comment", "created", repo=repo, sender="alice",
                                    issue={"number": number, "title": "Routing?"},
                                    comment={"id": comment.id, "body": "/route", "user": {"login": "alice", "type": "User"}})
-    asyncio.run(make_dispatcher(settings).dispatch(Event("issue_comment", body, "d-route")))
+    make_dispatcher(settings).run_once(Event("issue_comment", body, "d-route"))
     reply = github.comments(repo, number)[-1].body
     assert "<!-- model-routing:route" in reply
     assert "| review | high-reasoning | `openai/reason-a` | phase review -> high-reasoning (phases)" in reply

@@ -6,7 +6,6 @@ GitHub with events built from GitHub's example payloads.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -99,7 +98,7 @@ def commented(github: FakeGitHub, number: int, text: str, sender: str = "alice",
 
 
 def run(dispatcher: Dispatcher, event: Event) -> Outcome:
-    return asyncio.run(dispatcher.dispatch(event))
+    return dispatcher.run_once(event)
 
 
 def replies(github: FakeGitHub, number: int) -> list[str]:

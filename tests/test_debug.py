@@ -129,7 +129,7 @@ def edits(*items: dict[str, Any], summary: str = "FIX-SUMMARY windows stop at th
 
 
 def run(dispatcher: Dispatcher, event: Event) -> Outcome:
-    return asyncio.run(dispatcher.dispatch(event))
+    return dispatcher.run_once(event)
 
 
 def head(github: FakeGitHub, issue: int) -> str:
@@ -242,8 +242,11 @@ def test_the_two_events_for_one_head_sha_give_one_round(
     dispatcher = make_dispatcher(settings)
 
     async def both() -> list[Outcome]:  # GitHub sends them together
-        return list(await asyncio.gather(dispatcher.dispatch(suite_event(github, red)),
-                                         dispatcher.dispatch(workflow_event(github, red))))
+        try:
+            return list(await asyncio.gather(dispatcher.dispatch(suite_event(github, red)),
+                                             dispatcher.dispatch(workflow_event(github, red))))
+        finally:
+            await dispatcher.aclose()
 
     outcomes = asyncio.run(both())
     again = run(dispatcher, workflow_event(github, red, delivery="d-redelivered"))

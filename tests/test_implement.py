@@ -9,7 +9,6 @@ Action token's login, as the spec handler writes it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -122,7 +121,7 @@ def commented(github: FakeGitHub, number: int, text: str, *, sender: str = "alic
 
 
 def run(dispatcher: Dispatcher, event: Event) -> Outcome:
-    return asyncio.run(dispatcher.dispatch(event))
+    return dispatcher.run_once(event)
 
 
 def footer_of(body: str) -> str:

@@ -108,7 +108,7 @@ def review_reply(body: dict[str, Any]) -> str:
 
 
 def run(dispatcher: Dispatcher, event: Event, **kwargs: Any) -> Outcome:
-    return asyncio.run(dispatcher.dispatch(event, **kwargs))
+    return dispatcher.run_once(event, **kwargs)
 
 
 def files_requests(github: FakeGitHub, number: int) -> int:
@@ -180,9 +180,12 @@ def test_two_deliveries_at_once_for_one_head_sha_make_one_review(
     dispatcher = make_dispatcher(settings)
 
     async def both() -> list[Outcome]:
-        return list(await asyncio.gather(
-            dispatcher.dispatch(pr_event(fields, delivery="d-opened")),
-            dispatcher.dispatch(comment_event(github, number, "/review", pr=True, delivery="d-command"))))
+        try:
+            return list(await asyncio.gather(
+                dispatcher.dispatch(pr_event(fields, delivery="d-opened")),
+                dispatcher.dispatch(comment_event(github, number, "/review", pr=True, delivery="d-command"))))
+        finally:
+            await dispatcher.aclose()
 
     results = [r for outcome in asyncio.run(both()) for r in outcome.results]
 

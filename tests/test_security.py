@@ -158,7 +158,7 @@ def check_reply(body: dict[str, Any]) -> str:
 
 
 def run(dispatcher: Dispatcher, event: Event, **kwargs: Any) -> Outcome:
-    return asyncio.run(dispatcher.dispatch(event, **kwargs))
+    return dispatcher.run_once(event, **kwargs)
 
 
 def security_results(outcome: Outcome) -> list[Any]:
@@ -353,8 +353,11 @@ def test_two_deliveries_at_once_make_one_security_review_beside_the_general_one(
     dispatcher = make_dispatcher(settings, make_config(triggers={"large_pr": {"lines": 1, "files": 1}}))
 
     async def both() -> list[Outcome]:
-        return list(await asyncio.gather(dispatcher.dispatch(pr_event(fields, delivery="d-opened")),
-                                         dispatcher.dispatch(command(github, number, "/security"))))
+        try:
+            return list(await asyncio.gather(dispatcher.dispatch(pr_event(fields, delivery="d-opened")),
+                                             dispatcher.dispatch(command(github, number, "/security"))))
+        finally:
+            await dispatcher.aclose()
 
     results = [r for outcome in asyncio.run(both()) for r in outcome.results]
 

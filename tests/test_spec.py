@@ -7,7 +7,6 @@ test_spec_failures.py; replay and the webhook server in test_spec_edges.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -88,7 +87,7 @@ def commented(github: FakeGitHub, number: int, text: str, *, sender: str = "alic
 
 
 def run(dispatcher: Dispatcher, event: Event) -> Outcome:
-    return asyncio.run(dispatcher.dispatch(event))
+    return dispatcher.run_once(event)
 
 
 def bodies(github: FakeGitHub, number: int) -> list[str]:

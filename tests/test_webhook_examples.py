@@ -10,7 +10,6 @@ and in the session summary (tests/conftest.py).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -77,7 +76,7 @@ def test_every_example_payload_parses_and_dispatches(
             if model is not None:
                 typed += 1
                 assert getattr(model, "action", None) == event.action
-            outcome = asyncio.run(dispatcher.dispatch(event, dry_run=True))
+            outcome = dispatcher.run_once(event, dry_run=True)
             assert outcome.handled or outcome.reason, "an unhandled event says why"
             handled += outcome.handled
         except Exception as exc:  # noqa: BLE001 - collect them all, then fail with the list

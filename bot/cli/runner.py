@@ -6,7 +6,6 @@ Only this module's ``dispatch_once`` builds the dispatcher; both edges call it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,15 +67,8 @@ def dispatch_once(
     from bot.work.compose import build_dispatcher
 
     dispatcher = build_dispatcher(settings, config)
-
-    async def once() -> Outcome:
-        try:
-            return await dispatcher.dispatch(event, dry_run=dry_run, emit=emit)
-        finally:
-            await dispatcher.aclose()
-
     try:
-        return asyncio.run(once())
+        return dispatcher.run_once(event, dry_run=dry_run, emit=emit)
     finally:
         dispatcher.ledger.close()
 

@@ -70,6 +70,19 @@ class Dispatcher:
 
         await release_litellm()
 
+    def run_once(self, event: Event, *, dry_run: bool = False,
+                 emit: Callable[[str], None] | None = None) -> Outcome:
+        """One delivery on an event loop of its own (the Action, ``replay``), and what it left
+        on that loop released before the loop closes."""
+
+        async def once() -> Outcome:
+            try:
+                return await self.dispatch(event, dry_run=dry_run, emit=emit)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(once())
+
     def handles(self, event: Event) -> bool:
         return self.router.handles(event.name, event.action)
 

@@ -37,14 +37,20 @@ def litellm_module() -> ModuleType:
 
 
 async def release_litellm() -> None:
-    """Stop litellm's background logging worker before the running event loop closes. litellm
-    starts it on the loop of the first call; left running, it is collected with the closed loop
-    and Python reports its coroutine as never finished. A no-op when litellm was never loaded."""
+    """Before the running event loop closes: stop litellm's background logging worker and close
+    the HTTP clients it cached for the providers. Both belong to the loop of the calls; left
+    behind, they are collected with the closed loop, their connections unclosed (and the
+    worker's coroutine never finished). The cache is emptied, so a later loop (the next Action
+    run's, a test's) builds its own clients. A no-op when litellm was never loaded."""
     if "litellm" not in sys.modules:
         return
+    litellm = litellm_module()
     from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 
     await GLOBAL_LOGGING_WORKER.stop(timeout=5.0)
+    await close_litellm_async_clients()  # type: ignore[no-untyped-call]
+    litellm.in_memory_llm_clients_cache.flush_cache()
 
 
 def map_entry(name: str) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ the Anthropic spelling ``usage.cache_read_input_tokens`` as well.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ import litellm
 import pytest
 
 from tests.fakes.llm import Fail, FakeLLM, Reply
+from tests.litellm_loop import run_released
 
 MARK = {"type": "ephemeral"}
 BIG = "abcd" * 3000  # 3,000 tokens by the fake's count (4 characters each)
@@ -28,7 +28,7 @@ def ask(llm: FakeLLM, messages: list[dict[str, Any]], model: str = "openai/wide-
         return await litellm.acompletion(model=model, api_base=llm.url, api_key="test-key",
                                          messages=messages, num_retries=0, **kwargs)
 
-    return asyncio.run(call())
+    return run_released(call())
 
 
 def cached(response: Any) -> int | None:
@@ -144,7 +144,7 @@ def test_streamed_usage_carries_the_cached_tokens(llm: FakeLLM) -> None:
         return [chunk async for chunk in response]
 
     ask(llm, marked(BIG, "q"))
-    chunks = asyncio.run(stream())
+    chunks = run_released(stream())
     usage = litellm.stream_chunk_builder(chunks, messages=marked(BIG, "q")).usage
     assert usage.prompt_tokens_details.cached_tokens == 2048
 

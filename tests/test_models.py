@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +22,7 @@ from bot.llm.model_router import (
 from bot.store.ledger import Call, Ledger
 from tests.conftest import TEST_MODELS
 from tests.fakes.llm import Fail, FakeLLM, Hang, Reply
+from tests.litellm_loop import run_released
 
 REPO = "octo/widgets"
 JOB = "delivery-1:spec:#1"
@@ -41,7 +41,7 @@ def router(config: Config, ledger: Ledger, phase: str = "spec", job: str = JOB) 
 
 
 def complete(models: ModelRouter, phase: str = "spec", messages: Any = MESSAGES, **kwargs: Any) -> ModelResult:
-    return asyncio.run(models.complete(phase, messages, **kwargs))
+    return run_released(models.complete(phase, messages, **kwargs))
 
 
 def small_windows(**windows: int) -> dict[str, list[dict[str, Any]]]:

@@ -4,7 +4,6 @@ footer. The fake LLM reports cached tokens as providers do (tests/test_fake_llm_
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from bot.llm.model_router import ModelRouter
 from bot.store.ledger import Ledger
 from tests.conftest import TEST_MODELS
 from tests.fakes.llm import FakeLLM, Reply
+from tests.litellm_loop import run_released
 
 REPO = "octo/widgets"
 MARK = {"type": "ephemeral"}
@@ -47,7 +47,7 @@ def caching(make_config: Callable[..., Config], **extra: Any) -> Config:
 
 def ask(config: Config, ledger: Ledger, question: str, job: str = "d:review:#1") -> Any:
     models = ModelRouter(config, ledger, repo=REPO, job=job, phase="review")
-    return asyncio.run(models.complete("review", messages(question)))
+    return run_released(models.complete("review", messages(question)))
 
 
 def test_a_repeated_prefix_is_read_from_the_cache_recorded_and_priced_at_the_cached_rate(

@@ -21,6 +21,7 @@ from bot.work.queue import JobQueue
 from tests.conftest import FAST_RETRY
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import FakeLLM
+from tests.litellm_loop import run_released
 from tests.serving import (
     Served,
     bot_comments,
@@ -143,7 +144,6 @@ def test_redeliveries_follow_the_same_rules_on_both_backends(store: DeliveryStor
 
 def test_machines_sharing_redis_share_one_monthly_budget(
         redis_url: str, tmp_path: Path, make_config: Callable[..., Config], llm: FakeLLM) -> None:
-    import asyncio
 
     from bot.llm.model_router import BudgetExceeded, ModelRouter
     from bot.store.ledger import Call, month_start
@@ -163,7 +163,7 @@ def test_machines_sharing_redis_share_one_monthly_budget(
     models = ModelRouter(make_config(budgets={"monthly_usd": 1.0}), two, repo="octo/widgets",
                          job="d-9:spec:#1", phase="spec")
     with pytest.raises(BudgetExceeded, match=r"monthly budget of octo/widgets reached: \$1\.0000 spent"):
-        asyncio.run(models.complete("spec", [{"role": "user", "content": "Design a cache."}]))
+        run_released(models.complete("spec", [{"role": "user", "content": "Design a cache."}]))
     assert llm.requests == []  # refused before any request
     one.close()
     two.close()

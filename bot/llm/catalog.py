@@ -11,6 +11,7 @@ nothing; ``base_model`` names a map entry to borrow the window and prices from, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,10 @@ async def release_litellm() -> None:
     from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
     from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 
-    await GLOBAL_LOGGING_WORKER.stop(timeout=5.0)
+    # the worker of another, closed loop cannot be stopped from this one (litellm rebinds it to
+    # the next loop that logs); only this loop's is ours to stop
+    if getattr(GLOBAL_LOGGING_WORKER, "_bound_loop", None) is asyncio.get_running_loop():
+        await GLOBAL_LOGGING_WORKER.stop(timeout=5.0)
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]
     litellm.in_memory_llm_clients_cache.flush_cache()
 

@@ -74,7 +74,7 @@ def ci_rounds(github: Any, llm: Any, routed: Any) -> dict[str, list[dict[str, An
     failure = failing_ci_run(OUT / f"ci-{int(time.time())}")
     github.create_repo(CI_REPO, {"README.md": "# textstats\n", **PROJECT, ".github/workflows/ci.yml": "on: pull_request\n"},
                        roles={scenario_writer(): "write"})
-    made = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=OUT / "ci-setup")
+    made = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=OUT / "ci-setup", bot_login=BOT)
     approvals = []
     for i in range(CI_ISSUES):
         issue = github.add_issue(CI_REPO, f"Summaries of windows, part {i}", f"Design {i}: " + "x" * 400,
@@ -89,7 +89,7 @@ def ci_rounds(github: Any, llm: Any, routed: Any) -> dict[str, list[dict[str, An
 
     def measure(kind: str, name: str, config: Any, bodies: list[dict[str, Any]]) -> None:
         data_dir = OUT / f"ci-{kind}-{int(time.time() * 1000)}"
-        settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=data_dir)
+        settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=data_dir, bot_login=BOT)
         rows = _ci_dispatch(settings, config, kind, name, bodies)
         costs = _cost_per_delivery(data_dir)
         measured[kind] = [{**r, **costs.get(r["delivery"], {"calls": 0, "in": 0, "out": 0, "usd": 0.0, "models": []})}

@@ -26,13 +26,15 @@ def stats_replay(github: Any, config: Any, events: list[tuple[str, str, dict[str
 
     from bot.cli.runner import dispatch_once
     from bot.dispatch.events import parse_event
+    from bot.github.identity import ACTIONS_BOT
     from bot.settings import Settings
     from tests.fakes import github_events as ge
     from tests.fakes.fixtures import payload
     from tests.fakes.github import ACTION_TOKEN
 
     repo, writer = scenario.REPO_NAME, scenario.WRITER
-    settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=OUT / f"data-stats-{int(time.time())}")
+    settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=OUT / f"data-stats-{int(time.time())}",
+                        bot_login=ACTIONS_BOT)
     sent = 0
 
     def send(name: str, body: dict[str, Any]) -> Any:

@@ -332,11 +332,12 @@ def run_priced(name: str, data_root: Path, github: FakeGitHub, config: Any, even
 
     from bot.cli.runner import dispatch_once
     from bot.dispatch.events import parse_event
+    from bot.github.identity import ACTIONS_BOT
     from bot.settings import Settings
     from bot.store.ledger import Ledger
 
     data_dir = data_root / name.replace(" ", "-").replace(",", "").replace("/", "-")
-    settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=data_dir)
+    settings = Settings(api_url=github.url, github_token=ACTION_TOKEN, data_dir=data_dir, bot_login=ACTIONS_BOT)
     event = parse_event(event_name, json.dumps(body).encode(), f"bench-{time.time_ns()}")
     planned: list[str] = []
     writes = len(github.writes())

@@ -99,8 +99,8 @@ def stats_tables(found: dict[str, Any] | None) -> tuple[list[dict[str, Any]], li
     notes = [f"/stats: {line}" for line in lines] + [
         "/stats replay: the routed configuration, every write made; the approvals' PRs then get a CI run each "
         f"and these fates in order: {'; '.join(STATS_PLAN)}. Each merged PR is merged onto the same main (the "
-        "bench's implementations all write src/ratelimit/part_*.py, which would conflict). No fix rounds "
-        "(the debug phase is another issue's); the bench model's review findings name no line, so none is "
-        "inline and none can be acted on.",
+        "bench's implementations all write src/ratelimit/part_*.py, which would conflict). A red run starts a "
+        "real fix round (the debug phase's rows); the replay sends no CI run after it, so those rounds have no "
+        "outcome yet. The bench model's review findings name no line, so none is inline and none can be acted on.",
     ]
     return [table(caption, ["phase", "model", "jobs", "cost", "outcomes"], rows)], notes

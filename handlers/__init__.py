@@ -4,8 +4,8 @@ place they meet. Importing this must stay cheap (no model library): the Action d
 
 from bot.dispatch.router import Router
 from bot.dispatch.slash import CommandTable, comment_router
+from handlers import ask, debug, implement, outcomes, review, review_outcomes, security, spec, stats
 from handlers import commands as basic
-from handlers import debug, implement, outcomes, review, review_outcomes, security, spec, stats
 
 # one command table for the App and the Action; phase modules add theirs here
 commands = CommandTable(
@@ -13,6 +13,7 @@ commands = CommandTable(
     spec.commands,
     implement.commands,
     review.commands,
+    ask.commands,
     security.commands,
     debug.commands,
     stats.commands,

@@ -1,4 +1,4 @@
-"""Phase 3: a large pull request gets a review from a massive-context model; ``/ask`` answers.
+"""Phase 3: a large pull request gets a review from a massive-context model.
 
 Triggers: ``pull_request`` (and ``pull_request_target``) ``opened``, ``ready_for_review`` and
 ``synchronize``, each switchable in ``triggers.review_on``, when the pull request is not a draft
@@ -26,7 +26,7 @@ from bot.answers.reported import new_findings
 from bot.config import REVIEW_ACTIONS, Config, ConfigError, Phase
 from bot.dispatch.context import DETAIL_CHARS
 from bot.dispatch.router import Router
-from bot.dispatch.slash import Command, CommandTable, reply
+from bot.dispatch.slash import Command, CommandTable
 from bot.github.comments import marker, upsert_comment
 from bot.github.pull_reads import PullInfo, pull_info, read_pull
 from bot.github.review_history import (
@@ -111,14 +111,6 @@ async def review_command(ctx: Context, cmd: Command) -> None:
         forced = bool(cmd.args) and cmd.args[0].lower() == "full"
         asked = "/review full" if forced else "/review"
         await review(ctx, number, trigger=f"`{asked}` from {ctx.event.sender or 'a maintainer'}", full=forced)
-
-
-@commands.register("ask", help="answer a question about this repository or pull request (massive-context)",
-                   usage="/ask QUESTION")
-async def ask_command(ctx: Context, cmd: Command) -> None:
-    number = ctx.event.issue_number
-    if number is not None:
-        await answer(ctx, number, cmd.text, ctx.event.sender or "a maintainer")
 
 
 async def review(ctx: Context, number: int, trigger: str, full: bool = False) -> None:
@@ -303,29 +295,3 @@ async def _report_failure(ctx: Context, pull: PullInfo, exc: Exception, result: 
                   detail=str(exc).replace("```", "'''")[:DETAIL_CHARS], fix=failure.fix)
     result.fail(exc, await upsert_comment(ctx.session, pull.number, mark, body))
     ctx.log.warning("review: #%s failed: %s", pull.number, result.detail)
-
-
-async def answer(ctx: Context, number: int, question: str, asker: str) -> None:
-    """One reply comment answering the question from the ``ask`` phase's profile."""
-    from bot.prompts.ask_prompt import assemble_ask
-
-    async with ctx.job("ask", f"#{number}") as result:
-        if not question:
-            await reply(ctx, "ask", render("comments/ask.md.j2", question="(none)", footer=footer([]),
-                                           error="write the question after `/ask`, e.g. `/ask where is the retry policy?`"))
-            result.skip("no question")
-            return
-        try:
-            models = ctx.models(ctx.job_id("ask", f"#{number}"), "ask")
-            inp = await assemble_ask(ctx, number, question, asker, models)
-            model = await models.complete("ask", inp.messages, labels=inp.labels)
-        except (ModelError, ConfigError) as exc:
-            failure = explain(exc, ctx.config.profile_for("ask"), prompt="The question and its context",
-                              answer="an answer")
-            result.fail(exc, await reply(ctx, "ask", render("comments/ask.md.j2", question=question, footer=footer([]),
-                                                            error=f"{failure.what} {failure.fix}")))
-            return
-        result.add_model(model)
-        body = render("comments/ask.md.j2", question=question, answer=model.text, error="",
-                      c=inp.coverage, footer=footer([model]))
-        result.link(await reply(ctx, "ask", body))

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from bot.cli import action
-from bot.config import ModelSpec, parse_operator_config
+from bot.config import ModelSpec
+from bot.config_files import parse_operator_config
 from bot.dispatch.events import parse_event
 from tests.fakes.fixtures import payload
 from tests.fakes.github import ACTION_TOKEN, FakeGitHub

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import (
-    DEFAULT_PROFILES,
-    Config,
-    ConfigError,
-    ModelSpec,
-    RepoConfig,
-    merge,
-    parse_operator_config,
-    parse_repo_config,
-)
+from bot.config import DEFAULT_PROFILES, Config, ConfigError, ModelSpec, RepoConfig
+from bot.config_files import merge, parse_operator_config, parse_repo_config
 from bot.llm import catalog
 
 OPERATOR = """

@@ -701,7 +701,8 @@ def test_bots_never_request_work_but_ci_results_are_not_requests() -> None:
 
 
 def test_a_repository_may_lower_fix_rounds_but_never_raise_them() -> None:
-    from bot.config import Config, merge, parse_repo_config
+    from bot.config import Config
+    from bot.config_files import merge, parse_repo_config
 
     operator = Config.model_validate({"limits": {"fix_rounds": 2}})
     assert merge(operator, parse_repo_config("limits:\n  fix_rounds: 1\n")).limits.fix_rounds == 1

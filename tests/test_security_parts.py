@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.answers.security_findings import CheckReply, SecurityFinding, SecurityReply, triage
-from bot.config import DEFAULT_SECURITY_PATHS, Config, ConfigError, merge, parse_operator_config, parse_repo_config
+from bot.config import DEFAULT_SECURITY_PATHS, Config, ConfigError
+from bot.config_files import merge, parse_operator_config, parse_repo_config
 from bot.github import sarif
 from bot.github.pull_reads import ChangedFile
 from bot.prompts.security_scope import right_side, scope

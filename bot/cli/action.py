@@ -37,7 +37,8 @@ from bot.cli.runner import (
     require_auth,
     result_summary,
 )
-from bot.config import PROFILES, Config, ConfigError, ModelSpec, Profile, load_operator_config
+from bot.config import PROFILES, Config, ConfigError, ModelSpec, Profile
+from bot.config_files import load_operator_config
 from bot.dispatch.events import Event
 from bot.github.identity import ACTIONS_BOT
 from bot.settings import Settings, SettingsError

@@ -14,15 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from bot.config import (
-    Config,
-    ConfigError,
-    json_schema,
-    load_operator_config,
-    merge,
-    parse_operator_config,
-    parse_repo_config,
-)
+from bot.config import Config, ConfigError
+from bot.config_files import json_schema, load_operator_config, merge, parse_operator_config, parse_repo_config
 from bot.llm import catalog
 from bot.settings import Settings, SettingsError
 

@@ -7,7 +7,8 @@ import argparse
 import json
 import sys
 
-from bot.config import PHASES, ConfigError, load_operator_config
+from bot.config import PHASES, ConfigError
+from bot.config_files import load_operator_config
 from bot.llm.route_view import describe, text_report
 from bot.settings import Settings, SettingsError
 

@@ -7,7 +7,8 @@ import argparse
 import logging
 from typing import NamedTuple
 
-from bot.config import Config, ConfigError, load_operator_config
+from bot.config import Config, ConfigError
+from bot.config_files import load_operator_config
 from bot.settings import Settings, SettingsError
 from bot.store.credentials import Credentials, CredentialsError
 

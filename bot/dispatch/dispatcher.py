@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Config, ConfigError, merge, parse_repo_config
+from bot.config import Config, ConfigError
+from bot.config_files import merge, parse_repo_config
 from bot.dispatch.context import Context, JobResult
 from bot.dispatch.events import Event
 from bot.dispatch.router import Router

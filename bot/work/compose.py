@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import Config, load_operator_config
+from bot.config import Config
+from bot.config_files import load_operator_config
 from bot.dispatch.dispatcher import Dispatcher
 from bot.dispatch.router import Router
 from bot.github.clients import GitHubClients, RetryPolicy

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.config import Config, load_operator_config
+from bot.config import Config
+from bot.config_files import load_operator_config
 from bot.dispatch.dispatcher import Dispatcher
 from bot.github.clients import RetryPolicy
 from bot.settings import Settings

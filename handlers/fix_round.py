@@ -51,6 +51,7 @@ from bot.prompts.edit_attempts import ESCALATE_TO, Attempts, plan_and_apply
 from bot.store.holds import held
 from bot.templates import render
 from handlers.diagnose import PHASE, approved_spec, checks_view, diagnose, diagnosis_view
+from handlers.fix_stop import stop, stop_marker
 
 if TYPE_CHECKING:
     from bot.answers.diagnosis import Diagnosis
@@ -69,10 +70,6 @@ DETAIL_LINES = 20
 
 def round_marker(number: int, round_no: int, sha: str) -> str:
     return marker("fix-round", pr=number, round=round_no, sha=sha)
-
-
-def stop_marker(number: int) -> str:
-    return marker("fix-stopped", pr=number)
 
 
 class Round:
@@ -133,7 +130,7 @@ async def fix_round(ctx: Context, number: int, issue: int, trigger: str, sha: st
             stopped = own_comment(session, comments, stop_marker(number))
             if human is not None or done >= ctx.config.limits.fix_rounds:
                 if stopped is None:
-                    await _stop(ctx, pull, issue, sha, human, done, early, head, issue_comments, result)
+                    await stop(ctx, pull, issue, sha, human, done, early, head, issue_comments, result)
                 else:
                     result.skip("the bot has stopped fixing this pull request", stopped)
                 return
@@ -189,43 +186,6 @@ def _not_ours(pull: PullInfo, head: BaseSnapshot | None, branch: str, sha: str, 
     if head.head_sha != sha:
         return f"`{branch}` has moved on from {sha[:7]} (now {head.head_sha[:7]}): its own CI decides"
     return ""
-
-
-async def _stop(ctx: Context, pull: PullInfo, issue: int, sha: str, human: dict[str, Any] | None, done: int,
-                early: asyncio.Future[Failures] | None, head: BaseSnapshot, issue_comments: list[dict[str, Any]],
-                result: JobResult) -> None:
-    """Say once that the bot stops here: a person's commit (no model call), or the last round
-    spent (with a last diagnosis of this failure, so the people taking over start from it)."""
-    diagnosis: ModelResult[Diagnosis] | None = None
-    failure = first_failure = ""
-    checks: list[dict[str, str]] = []
-    if human is None:
-        failures = await (early if early is not None else read_failures(ctx.session, sha))
-        checks = checks_view(failures)
-        if failures.failing:
-            try:
-                inp = await complete(ctx.session, pull, head, failures, approved_spec(ctx, issue_comments, issue),
-                                     ctx.config.limits.fetch_concurrency)
-                first_failure = inp.first_failure
-                diagnosis = await diagnose(ctx, ctx.job_id(PHASE, f"#{pull.number}"), inp, result)
-            except (ModelError, ConfigError) as exc:
-                failure = explain(exc, ctx.config.profile_for(PHASE), prompt="The failing checks and the change",
-                                  answer="the diagnosis format").what
-    body = render(
-        "comments/fix_stopped.md.j2", mark=stop_marker(pull.number), branch=pull.head_ref, sha=sha,
-        human={"sha": str(human.get("sha") or ""), "author": _author(human)} if human else None,
-        done=done, rounds=ctx.config.limits.fix_rounds, checks=checks, first_failure=first_failure, failure=failure,
-        diagnosis=diagnosis_view(diagnosis.data if diagnosis else None), footer=footer([diagnosis] if diagnosis else []),
-    )
-    written = await upsert_comment(ctx.session, pull.number, stop_marker(pull.number), body)
-    why = "a person committed on the branch" if human else f"{done} of {ctx.config.limits.fix_rounds} fix rounds spent"
-    result.skip(f"stopped: {why}", written)
-    ctx.log.info("debug: #%s: %s", pull.number, result.detail)
-
-
-def _author(commit: dict[str, Any]) -> str:
-    login = (commit.get("author") or {}).get("login")
-    return str(login or ((commit.get("commit") or {}).get("author") or {}).get("name") or "someone")
 
 
 async def _round(ctx: Context, state: Round, head: BaseSnapshot, failures: Failures, spec: EmbeddedSpec | None,

@@ -31,12 +31,12 @@ from bot.github.git_base import read_at
 from bot.github.gitdata import issue_of_branch, open_pull
 from bot.github.pull_reads import read_pull
 from bot.github.reviews import bot_reviews, post_review
-from bot.llm.errors import ModelError, explain
+from bot.llm.errors import ModelError
 from bot.llm.footer import footer
 from bot.prompts.debug_prompt import complete
 from bot.prompts.packing import fence_for
 from bot.templates import render
-from handlers.diagnose import PHASE, checks_view, diagnose, diagnosis_view
+from handlers.diagnose import PHASE, checks_view, diagnose, diagnosis_view, explain_failure
 from handlers.fix_round import fix_round
 
 if TYPE_CHECKING:
@@ -144,8 +144,7 @@ async def diagnose_pull(ctx: Context, number: int) -> None:
             view["first_failure"] = inp.first_failure
             answer = await diagnose(ctx, ctx.job_id(PHASE, f"#{number}"), inp, result)
         except (ModelError, ConfigError) as exc:
-            failure = explain(exc, ctx.config.profile_for(PHASE), prompt="The failing checks and the change",
-                              answer="the diagnosis format")
+            failure = explain_failure(ctx, exc)
             view["what"] = f"{failure.what} {failure.fix}"
             result.fail(exc, await reply(ctx, "diagnosis", _reply(view, [])))
             return

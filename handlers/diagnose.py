@@ -9,6 +9,7 @@ from bot.answers.diagnosis import Diagnosis
 from bot.answers.spec_doc import EmbeddedSpec, SpecTampered, extract
 from bot.config import Phase
 from bot.github.comments import marker, own_comment
+from bot.llm.errors import Failure, explain
 from bot.prompts.debug_prompt import DebugInput, diagnosis_messages
 from bot.prompts.packing import fence_for
 
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from bot.llm.result import ModelResult
 
 PHASE: Final[Phase] = "debug"
+
+
+def explain_failure(ctx: Context, exc: BaseException, answer: str = "the diagnosis format") -> Failure:
+    """Why the debug phase's call stopped, in the words every debug post uses (``answer``: the
+    shape the model had to answer in, the diagnosis or a fix round's edits)."""
+    return explain(exc, ctx.config.profile_for(PHASE), prompt="The failing checks and the change", answer=answer)
 
 
 def diagnosis_view(diagnosis: Diagnosis | None) -> dict[str, Any] | None:

@@ -43,14 +43,14 @@ from bot.github.gitdata import (
 )
 from bot.github.pull_reads import PullInfo, read_pull
 from bot.github.rest import http_status, paginate
-from bot.llm.errors import ModelError, explain
+from bot.llm.errors import ModelError
 from bot.llm.footer import footer
 from bot.llm.plan import route_profile
 from bot.prompts.debug_prompt import complete, fix_messages, read_for_fix
 from bot.prompts.edit_attempts import ESCALATE_TO, Attempts, plan_and_apply
 from bot.store.holds import held
 from bot.templates import render
-from handlers.diagnose import PHASE, approved_spec, checks_view, diagnose, diagnosis_view
+from handlers.diagnose import PHASE, approved_spec, checks_view, diagnose, diagnosis_view, explain_failure
 from handlers.fix_stop import stop, stop_marker
 
 if TYPE_CHECKING:
@@ -218,8 +218,7 @@ async def _round(ctx: Context, state: Round, head: BaseSnapshot, failures: Failu
             on_result=result.add_model, start=start)
     except (ModelError, ConfigError) as exc:
         _named_by_diagnosis(state, result)
-        failure = explain(exc, ctx.config.profile_for(PHASE), prompt="The failing checks and the change",
-                          answer="the expected format")
+        failure = explain_failure(ctx, exc, answer="the expected format")
         result.fail(exc, await state.say("failed", what=failure.what, fix=failure.fix,
                                          details=[f"{type(exc).__name__}: {exc}"]))
         return

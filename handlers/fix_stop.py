@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from bot.config import ConfigError
 from bot.github.ci_reads import read_failures
 from bot.github.comments import marker, upsert_comment
-from bot.llm.errors import ModelError, explain
+from bot.llm.errors import ModelError
 from bot.llm.footer import footer
 from bot.prompts.debug_prompt import complete
 from bot.templates import render
-from handlers.diagnose import PHASE, approved_spec, checks_view, diagnose, diagnosis_view
+from handlers.diagnose import PHASE, approved_spec, checks_view, diagnose, diagnosis_view, explain_failure
 
 if TYPE_CHECKING:
     from bot.answers.diagnosis import Diagnosis
@@ -30,8 +30,8 @@ def stop_marker(number: int) -> str:
 
 
 async def stop(ctx: Context, pull: PullInfo, issue: int, sha: str, human: dict[str, Any] | None, done: int,
-                early: asyncio.Future[Failures] | None, head: BaseSnapshot, issue_comments: list[dict[str, Any]],
-                result: JobResult) -> None:
+               early: asyncio.Future[Failures] | None, head: BaseSnapshot, issue_comments: list[dict[str, Any]],
+               result: JobResult) -> None:
     """Say once that the bot stops here: a person's commit (no model call), or the last round
     spent (with a last diagnosis of this failure, so the people taking over start from it)."""
     diagnosis: ModelResult[Diagnosis] | None = None
@@ -47,8 +47,7 @@ async def stop(ctx: Context, pull: PullInfo, issue: int, sha: str, human: dict[s
                 first_failure = inp.first_failure
                 diagnosis = await diagnose(ctx, ctx.job_id(PHASE, f"#{pull.number}"), inp, result)
             except (ModelError, ConfigError) as exc:
-                failure = explain(exc, ctx.config.profile_for(PHASE), prompt="The failing checks and the change",
-                                  answer="the diagnosis format").what
+                failure = explain_failure(ctx, exc).what
     body = render(
         "comments/fix_stopped.md.j2", mark=stop_marker(pull.number), branch=pull.head_ref, sha=sha,
         human={"sha": str(human.get("sha") or ""), "author": _author(human)} if human else None,

@@ -19,6 +19,7 @@ def run_pushes(github: Any, llm: Any, scale: float, routed: Any, pr_lines: tuple
     run in dry run three ways: incremental with the provider's cache as the first review left it,
     without incremental reviews (the whole change again), and incremental after the cache is
     cleared (a miss)."""
+    import bench_llm
     import scenario
 
     from tests.fakes.github_events import pull_request_synchronize
@@ -35,7 +36,7 @@ def run_pushes(github: Any, llm: Any, scale: float, routed: Any, pr_lines: tuple
         change = scenario.pr_change(base, n_files, lines, seed=i + 1)
         branch = f"feature/pr-{i}-pushed"
         pull = github.open_pull(scenario.REPO_NAME, branch, change, title=f"Change {i}: {lines:,} lines, pushed to",
-                                body=scenario.prose(200 + i, 600), user=scenario.WRITER)
+                                body=bench_llm.prose(200 + i, 600), user=scenario.WRITER)
 
         def priced(name: str, config: Any, event: dict[str, Any], dry: bool, i: int = i) -> dict[str, Any]:
             return scenario.run_priced(f"pr{i} {name}", root, github, config, "pull_request", event, dry)

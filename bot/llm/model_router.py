@@ -17,14 +17,14 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from bot.config import Config, ConfigError, ModelSpec, Phase
+from bot.config import Config, ConfigError, Phase
 from bot.llm import catalog, structured
 from bot.llm import plan as modelplan
 from bot.llm.errors import AllModelsFailed, BudgetExceeded, InvalidOutput, NoModelFits
+from bot.llm.prompt_cache import Messages, cached_tokens, for_model
 from bot.llm.result import D, Decision, ModelResult
 from bot.store.ledger import Call, Ledger
 
-Messages = list[dict[str, Any]]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -189,7 +189,7 @@ class ModelRouter:
                 if candidate.group in self._unusable:
                     raise ConfigError(self._unusable[candidate.group])
                 response = await router.acompletion(
-                    model=candidate.group, messages=_for_model(messages, candidate.spec),
+                    model=candidate.group, messages=for_model(messages, candidate.spec),
                     **self._kwargs(candidate, extra)
                 )
             except Exception as exc:  # noqa: BLE001 - every provider error falls back (see above)
@@ -278,33 +278,3 @@ class ModelRouter:
             self._router = litellm.Router(model_list=deployments, num_retries=self.config.retries,
                                           timeout=self.config.timeout, disable_cooldowns=True)
         return self._router
-
-
-def _for_model(messages: Messages, spec: ModelSpec) -> Messages:
-    """The messages as this model is sent them: cache breakpoints (``cache_control`` on a
-    content block, as litellm carries them to Anthropic and Gemini) only to a model that caches
-    prompt prefixes; any other gets the same text without them, and consecutive messages of one
-    role (a cached part and the rest) as one, since some chat templates insist that user and
-    assistant alternate."""
-    if not any(isinstance(m.get("content"), list) or "cache_control" in m for m in messages):
-        return messages
-    if catalog.supports_prompt_caching(spec):
-        return messages
-    out: Messages = []
-    for message in map(catalog.flat_message, messages):
-        last = out[-1] if out else None
-        if last is not None and last.get("role") == message.get("role") and set(last) == set(message) == {"role", "content"}:
-            out[-1] = {"role": last["role"], "content": f"{last['content']}{message['content']}"}
-        else:
-            out.append(message)
-    return out
-
-
-def cached_tokens(usage: Any) -> int:
-    """The prompt tokens a provider read from its cache, as litellm reports them: OpenAI's
-    ``prompt_tokens_details.cached_tokens`` or Anthropic's ``cache_read_input_tokens``."""
-    details = getattr(usage, "prompt_tokens_details", None)
-    found = getattr(details, "cached_tokens", None) if details is not None else None
-    if not found:
-        found = getattr(usage, "cache_read_input_tokens", None) or getattr(usage, "_cache_read_input_tokens", None)
-    return int(found or 0)

@@ -60,7 +60,8 @@ if TYPE_CHECKING:
     from bot.dispatch.context import Context, JobResult
     from bot.llm.result import ModelResult
     from bot.prompts.review_delta import DeltaInput
-    from bot.prompts.review_prompt import Reading, ReviewInput
+    from bot.prompts.review_prompt import ReviewInput
+    from bot.prompts.review_reads import Reading
 
 router = Router()
 commands = CommandTable()
@@ -164,7 +165,7 @@ def _start_reading(ctx: Context, number: int) -> Reading | None:
     for a `/review` comment, whose event does not, or when the config is invalid. A push
     (``synchronize``) is likely reviewed on what it changed, against another commit's tree:
     only the file list is begun then."""
-    from bot.prompts.review_prompt import start
+    from bot.prompts.review_reads import start
 
     data = ctx.event.payload.get("pull_request") or {}
     pull = pull_info(data)

@@ -1,10 +1,11 @@
 """The whole-change prompt of a pull request review: read, count, pack, and say what was read.
 
-1. The file list (every page at once) and the head's tree are read concurrently (``start``
-   lets the handler begin them in the same round trip as its own reads). As each page arrives
-   a worker thread renders and counts a sample of its diffs (``packing.sample_every``; the rest
-   are estimated from the sample and rendered later, while the context files are read) and
-   notes which diffs show their whole head file; the tree's paths are counted as it arrives.
+1. The file list (every page at once) and the head's tree are read concurrently
+   (``bot.prompts.review_reads``: the handler begins them in the same round trip as its own
+   reads). As each page arrives a worker thread renders and counts a sample of its diffs
+   (``packing.sample_every``; the rest are estimated from the sample and rendered later, while
+   the context files are read) and notes which diffs show their whole head file; the tree's
+   paths are counted as it arrives.
 2. When the whole diff fits the chosen window (less the output reserve and the fixed prompt),
    the rest of the room goes to the full head versions of changed files (not those the diff
    already shows whole), then to related unchanged files, chosen by their tree sizes before
@@ -30,14 +31,15 @@ from typing import TYPE_CHECKING, Any
 from bot.answers.findings import ReviewReply
 from bot.config import Phase
 from bot.github.diffmap import DiffMap
-from bot.github.pull_reads import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree, read_tree
+from bot.github.pull_reads import MAX_LISTED_FILES, ChangedFile, FileList, PullInfo, RepoTree
 from bot.llm import structured
 from bot.llm.plan import ESCALATION_PROFILE
 from bot.prompts import packing
 from bot.prompts.packing import Count, Coverage, Piece
 from bot.prompts.related_files import add_extras
 from bot.prompts.review_blocks import diff_block, review_messages, stable_blocks, system_text, tree_budget_for
-from bot.prompts.review_pieces import listed_pieces, render_rest, split_piece
+from bot.prompts.review_pieces import render_rest, split_piece
+from bot.prompts.review_reads import Reading, start, with_tree
 from bot.templates import render
 
 if TYPE_CHECKING:
@@ -77,55 +79,6 @@ class ReviewInput:
         return DiffMap({f.path: f.patch for f in self.files.files})
 
 
-@dataclass
-class Reading:
-    """The change's reads, started: the file list (each page rendered as it arrives) and the
-    tree at ``sha``, its paths counted as soon as it arrives (while the file list's last pages
-    are still on their way). ``start`` makes one; ``assemble_review`` finishes it."""
-
-    sha: str
-    listing: asyncio.Task[tuple[FileList, list[Piece]]]
-    tree: asyncio.Task[RepoTree] | None  # None: not started (a push may need another commit's)
-    tree_tokens: asyncio.Future[int] | None  # of every path, one a line: what the prompt's tree shows when it fits
-
-    def cancel(self) -> None:
-        """Stop what is still in flight (the review was skipped or failed); a read that failed
-        meanwhile has its error collected here rather than reported as never retrieved."""
-        for task in (self.listing, self.tree, self.tree_tokens):
-            if task is None:
-                continue
-            if not task.done():
-                task.cancel()
-            elif not task.cancelled():
-                task.exception()
-
-    async def file_list(self) -> FileList:
-        return (await self.listing)[0]
-
-    def cancel_tree(self) -> None:
-        for task in (self.tree, self.tree_tokens):
-            if task is not None:
-                task.cancel()
-
-
-def start(ctx: Context, pull: PullInfo, count: Count, tree: bool = True) -> Reading:
-    """Begin reading the change now (``pull`` may come from the webhook: its head SHA and file
-    count are all the reads need), so they share a round trip with whatever the caller reads.
-    Without ``tree``, only the file list: a review of a push reads the tree of another commit."""
-    listing = asyncio.ensure_future(listed_pieces(ctx, pull, count, render_all=False))
-    return _with_tree(ctx, pull.head_sha, count, listing) if tree else Reading(pull.head_sha, listing, None, None)
-
-
-def _with_tree(ctx: Context, sha: str, count: Count, listing: asyncio.Task[tuple[FileList, list[Piece]]]) -> Reading:
-    tree = asyncio.ensure_future(read_tree(ctx.session, sha))
-
-    async def tree_tokens() -> int:
-        paths = [t.path for t in (await tree).files]
-        return await asyncio.to_thread(count, "\n".join(paths)) if paths else 0
-
-    return Reading(sha, listing, tree, asyncio.ensure_future(tree_tokens()))
-
-
 def _messages(ctx: Context, phase: Phase, pull: PullInfo, tree_text: str, tree: tuple[int, int],
               pieces: Sequence[Piece], part: str, others: str) -> list[dict[str, Any]]:
     diffs = [p for p in pieces if p.kind == "diff"]
@@ -154,13 +107,13 @@ async def assemble_review(ctx: Context, pull: PullInfo, router: ModelRouter, rea
         reading = start(ctx, pull, router.count_tokens)
     elif reading.sha != pull.head_sha or reading.tree is None:  # pushed since the webhook: the tree is not current
         reading.cancel_tree()
-        reading = _with_tree(ctx, pull.head_sha, router.count_tokens, reading.listing)
+        reading = with_tree(ctx, pull.head_sha, router.count_tokens, reading.listing)
     rendering: asyncio.Future[list[Piece]] | None = None
     try:
         listed, drafts = await reading.listing
         # the diffs not rendered yet are rendered while the tree, then the context files, are read
         rendering = asyncio.ensure_future(asyncio.to_thread(render_rest, listed.files, drafts))
-        assert reading.tree is not None and reading.tree_tokens is not None  # _with_tree started them
+        assert reading.tree is not None and reading.tree_tokens is not None  # with_tree started them
         tree = await reading.tree
         return await _assemble(ctx, pull, router, listed, drafts, rendering, tree, reading.tree_tokens)
     finally:

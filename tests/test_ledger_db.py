@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -117,6 +118,35 @@ def test_processes_starting_together_migrate_once(where: str) -> None:
     assert opened[0].db.run("SELECT COUNT(*) FROM schema_version") == [(len(MIGRATIONS),)]
     for ledger in opened:
         ledger.close()
+
+
+def _open_together(kind: str, path: str, start: Any) -> str:
+    """One process's start on a SQLite file that does not exist yet (run in a child process)."""
+    from bot.store.deliveries_sqlite import SqliteDeliveryStore
+
+    start.wait()
+    try:
+        store = Ledger(path) if kind == "ledger" else SqliteDeliveryStore(path)
+        store.close()
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+@pytest.mark.parametrize("kind", ["ledger", "deliveries"])
+def test_processes_opening_a_new_sqlite_file_together_all_start(kind: str, tmp_path: Path) -> None:
+    """Worker processes started together on one data directory: each switches the new file to
+    WAL, which SQLite refuses at once (SQLITE_BUSY, without waiting in the busy handler) while
+    another process holds a lock. Seen as a `worker` that died at start."""
+    spawn = multiprocessing.get_context("spawn")
+    outcomes: list[str] = []
+    with spawn.Manager() as manager, spawn.Pool(4) as pool:
+        for round_no in range(12):
+            start = manager.Barrier(4)
+            path = str(tmp_path / f"{kind}-{round_no}.sqlite3")
+            outcomes += pool.starmap(_open_together, [(kind, path, start)] * 4)
+    assert [o for o in outcomes if o != "ok"] == []
+    assert len(outcomes) == 48
 
 
 def test_the_same_queries_give_the_same_answers(where: str) -> None:

@@ -204,8 +204,10 @@ def test_one_delivery_through_two_worker_processes_sharing_redis_runs_once(
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     workers = [start_worker(env, log, workers=2) for log in logs]
     try:
-        wait_until(lambda: all("Huey consumer started" in log.read_text() for log in logs), 30,
-                   "both workers to start")
+        wait_until(lambda: all("Huey consumer started" in log.read_text() for log in logs)
+                   or any(w.poll() is not None for w in workers), 30, "both workers to start")
+        assert all(w.poll() is None for w in workers), "a worker died at start:\n" + "\n".join(
+            log.read_text()[-3000:] for log in logs)
         github.set_latency(0.1)  # the job takes a while, so the duplicates overlap it
         app = create_app(settings, make_config(), workers=0, options=FAST, retry=FAST_RETRY)
         with Served(app) as served:

@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.store.deliveries import PENDING, RETENTION_S, Delivery, DeliveryStore, NewDelivery, applies
 from bot.store.payload_log import PayloadLog
+from bot.store.sqldb import connect_wal
 
 CHECKPOINT_ROWS = 4096  # rows of about 200 bytes: a WAL of a few MB, copied in a few ms
 
@@ -115,8 +116,7 @@ class SqliteDeliveryStore(DeliveryStore):
             self._db.execute("ALTER TABLE deliveries ADD COLUMN kills INTEGER NOT NULL DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = connect_wal(str(self.path), timeout=30)
         # FULL: a 202 promises the delivery survives a power cut, not just a crash. Group commit
         # makes that one fsync per batch rather than per request.
         db.execute("PRAGMA synchronous=FULL")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -60,6 +61,24 @@ def redacted(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
+def connect_wal(path: str, timeout: float) -> sqlite3.Connection:
+    """A connection (autocommit, any thread) to a SQLite file in WAL mode. Switching a new file
+    to WAL needs its exclusive lock, and SQLite refuses that at once (SQLITE_BUSY, without its
+    busy handler, to avoid a deadlock) while another process holds a lock: processes that open a
+    new file together, as workers started together do, try the switch again until ``timeout``."""
+    conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.01)
+
+
 class Database:
     """A connection of one dialect; ``run`` takes ``?`` placeholders in both."""
 
@@ -87,9 +106,7 @@ class Database:
 
     def _connect(self) -> None:
         if self.dialect == "sqlite":
-            self._conn = sqlite3.connect(self.target, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn = connect_wal(self.target, timeout=5.0)
             return
         try:
             import psycopg  # only when DATABASE_URL is set
